@@ -1,0 +1,100 @@
+"""Admin for portfolios and their strategies; calculated analytics are read-only."""
+from django.contrib import admin, messages
+
+from .models import (
+    Allocation, BenchmarkComparison, Holding, Portfolio, PortfolioMetrics, RebalanceProposal, Signal, Strategy,
+)
+from .services.rebalance import apply_rebalances
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows a refresh calculates: viewable and deletable, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class HoldingInline(admin.TabularInline):
+    model = Holding
+    extra = 0
+    raw_id_fields = ["asset"]
+
+
+@admin.register(Portfolio)
+class PortfolioAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "base_currency", "created_at"]
+    list_filter = ["base_currency", "created_at"]
+    search_fields = ["name", "owner__username", "owner__email"]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner"]
+    inlines = [HoldingInline]
+
+
+@admin.register(Holding)
+class HoldingAdmin(admin.ModelAdmin):
+    list_display = ["portfolio", "asset", "quantity", "cost_basis"]
+    list_filter = ["asset__asset_class"]
+    search_fields = ["asset__symbol", "portfolio__name", "portfolio__owner__username"]
+    list_select_related = ["portfolio__owner", "asset"]
+    raw_id_fields = ["portfolio", "asset"]
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin):
+    list_display = ["portfolio", "signal_rule", "tilt", "rebalance_threshold"]
+    list_filter = ["signal_rule"]
+    search_fields = ["portfolio__name", "portfolio__owner__username"]
+    list_select_related = ["portfolio__owner"]
+    raw_id_fields = ["portfolio"]
+    actions = ["apply_proposed_trades"]
+
+    @admin.action(description="Apply proposed rebalance trades", permissions=["change"])
+    def apply_proposed_trades(self, request, queryset):
+        applied = apply_rebalances(strategy_ids=list(queryset.values_list("id", flat=True)))
+        self.message_user(request, f"Applied {applied} proposed trade(s).", messages.SUCCESS)
+
+
+@admin.register(Signal)
+class SignalAdmin(ReadOnlyAdmin):
+    list_display = ["asset", "action", "strength", "trend", "momentum", "as_of", "calculated_at"]
+    list_filter = ["action", "as_of"]
+    search_fields = ["asset__symbol", "asset__name"]
+    list_select_related = ["asset"]
+
+
+@admin.register(Allocation)
+class AllocationAdmin(ReadOnlyAdmin):
+    list_display = ["strategy", "asset", "target_weight", "tilted_weight", "current_weight", "calculated_at"]
+    search_fields = ["asset__symbol", "strategy__portfolio__name"]
+    list_select_related = ["strategy__portfolio__owner", "asset"]
+
+
+@admin.register(RebalanceProposal)
+class RebalanceProposalAdmin(ReadOnlyAdmin):
+    list_display = ["strategy", "asset", "status", "quantity", "price", "value", "current_weight",
+                    "target_weight", "created_at", "applied_at", "refresh_id"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["asset__symbol", "strategy__portfolio__name", "refresh_id"]
+    list_select_related = ["strategy__portfolio__owner", "asset"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(PortfolioMetrics)
+class PortfolioMetricsAdmin(ReadOnlyAdmin):
+    list_display = ["portfolio", "as_of", "market_value", "unrealised_pnl", "return_1d", "return_ytd",
+                    "return_1y", "volatility", "sharpe", "max_drawdown", "calculated_at"]
+    list_filter = ["as_of"]
+    search_fields = ["portfolio__name", "portfolio__owner__username"]
+    list_select_related = ["portfolio__owner"]
+
+
+@admin.register(BenchmarkComparison)
+class BenchmarkComparisonAdmin(ReadOnlyAdmin):
+    list_display = ["portfolio", "benchmark_symbol", "as_of", "excess_return_1y", "excess_return_ytd",
+                    "beta", "correlation", "tracking_error", "calculated_at"]
+    list_filter = ["benchmark_symbol", "as_of"]
+    search_fields = ["portfolio__name", "portfolio__owner__username"]
+    list_select_related = ["portfolio__owner"]

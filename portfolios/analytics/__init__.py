@@ -1,0 +1,1 @@
+"""Pure numpy calculations behind portfolio metrics, benchmarks, signals and allocations."""

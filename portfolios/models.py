@@ -1,0 +1,165 @@
+"""Portfolios, holdings, strategies and the analytics a refresh stores for them."""
+from django.conf import settings
+from django.db import models
+
+
+class Portfolio(models.Model):
+    """A user's collection of holdings, valued in its base currency."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portfolios")
+    name = models.CharField(max_length=100)
+    base_currency = models.CharField(max_length=3, default="USD")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.owner})"
+
+
+class Holding(models.Model):
+    """A position: how much of an asset a portfolio owns and what it cost in total."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="holdings")
+    asset = models.ForeignKey("market_data.Asset", on_delete=models.PROTECT, related_name="holdings")
+    quantity = models.DecimalField(max_digits=24, decimal_places=8)
+    cost_basis = models.DecimalField(max_digits=20, decimal_places=2, help_text="Total cost of the position.")
+
+    class Meta:
+        ordering = ["portfolio", "asset"]
+        constraints = [models.UniqueConstraint(fields=["portfolio", "asset"], name="unique_holding_per_asset")]
+
+    def __str__(self):
+        return f"{self.portfolio_id}: {self.quantity} {self.asset_id}"
+
+
+class SignalRule(models.TextChoices):
+    TREND_MOMENTUM = "trend_momentum", "200-day trend and 12-1 month momentum"
+
+
+class Strategy(models.Model):
+    """Target weights for a portfolio, the rule that tilts them and when to rebalance."""
+
+    portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, related_name="strategy")
+    target_weights = models.JSONField(help_text='Symbol to weight, e.g. {"SPY": 0.6, "AGG": 0.4}.')
+    signal_rule = models.CharField(max_length=30, choices=SignalRule.choices, default=SignalRule.TREND_MOMENTUM)
+    tilt = models.DecimalField(
+        max_digits=5, decimal_places=4, default=0.5,
+        help_text="How far a signal of strength 1 moves a weight: 0.5 means up to +/-50% of it.",
+    )
+    rebalance_threshold = models.DecimalField(
+        max_digits=5, decimal_places=4, default=0.05,
+        help_text="Absolute weight drift that triggers a rebalance proposal.",
+    )
+
+    class Meta:
+        verbose_name_plural = "strategies"
+
+    def __str__(self):
+        return f"Strategy of {self.portfolio}"
+
+
+class SignalAction(models.TextChoices):
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+    HOLD = "hold", "Hold"
+
+
+class Signal(models.Model):
+    """The strategy's latest view of one asset; shared by every portfolio holding it."""
+
+    asset = models.OneToOneField("market_data.Asset", on_delete=models.CASCADE, related_name="signal")
+    as_of = models.DateField()
+    action = models.CharField(max_length=4, choices=SignalAction.choices)
+    strength = models.FloatField(help_text="-1 (strong sell) to 1 (strong buy).")
+    trend = models.FloatField(null=True, help_text="Price over its 200-day average, minus 1.")
+    momentum = models.FloatField(null=True, help_text="Return from 12 months to 1 month ago.")
+    reason = models.CharField(max_length=300)
+    calculated_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.asset_id} {self.action} {self.strength:+.2f}"
+
+
+class Allocation(models.Model):
+    """A strategy's target weight for one asset after tilting by signals."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="allocations")
+    asset = models.ForeignKey("market_data.Asset", on_delete=models.CASCADE, related_name="+")
+    target_weight = models.FloatField()
+    tilted_weight = models.FloatField()
+    current_weight = models.FloatField()
+    calculated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["strategy", "asset"], name="unique_allocation_per_asset")]
+
+
+class ProposalStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    APPLIED = "applied", "Applied"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class RebalanceProposal(models.Model):
+    """A trade that would bring one asset back to its tilted weight."""
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="proposals")
+    asset = models.ForeignKey("market_data.Asset", on_delete=models.CASCADE, related_name="+")
+    current_weight = models.FloatField()
+    target_weight = models.FloatField()
+    quantity = models.DecimalField(max_digits=24, decimal_places=8, help_text="Positive buys, negative sells.")
+    price = models.DecimalField(max_digits=20, decimal_places=6)
+    value = models.DecimalField(max_digits=20, decimal_places=2)
+    status = models.CharField(max_length=12, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED)
+    created_at = models.DateTimeField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+    refresh_id = models.CharField(max_length=40, blank=True, help_text="The run that proposed or applied it.")
+
+    class Meta:
+        ordering = ["-created_at", "asset"]
+        indexes = [models.Index(fields=["strategy", "status"])]
+
+
+class PortfolioMetrics(models.Model):
+    """A portfolio's latest valuation and performance figures."""
+
+    portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="metrics")
+    as_of = models.DateField()
+    market_value = models.DecimalField(max_digits=20, decimal_places=2)
+    cost = models.DecimalField(max_digits=20, decimal_places=2)
+    unrealised_pnl = models.DecimalField(max_digits=20, decimal_places=2)
+    return_1d = models.FloatField(null=True)
+    return_1m = models.FloatField(null=True)
+    return_ytd = models.FloatField(null=True)
+    return_1y = models.FloatField(null=True)
+    volatility = models.FloatField(null=True, help_text="Annualised, from one year of daily returns.")
+    sharpe = models.FloatField(null=True)
+    max_drawdown = models.FloatField(null=True, help_text="Worst peak-to-trough fall over one year, <= 0.")
+    weights = models.JSONField(default=dict)
+    calculated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "portfolio metrics"
+
+
+class BenchmarkComparison(models.Model):
+    """How a portfolio did against the benchmark over the same periods."""
+
+    portfolio = models.OneToOneField(
+        Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="benchmark_comparison"
+    )
+    benchmark_symbol = models.CharField(max_length=20)
+    as_of = models.DateField()
+    benchmark_return_1d = models.FloatField(null=True)
+    benchmark_return_1m = models.FloatField(null=True)
+    benchmark_return_ytd = models.FloatField(null=True)
+    benchmark_return_1y = models.FloatField(null=True)
+    excess_return_1y = models.FloatField(null=True)
+    excess_return_ytd = models.FloatField(null=True)
+    beta = models.FloatField(null=True)
+    correlation = models.FloatField(null=True)
+    tracking_error = models.FloatField(null=True)
+    asset_correlations = models.JSONField(default=dict, help_text="Symbol to correlation with the benchmark.")
+    calculated_at = models.DateTimeField()

@@ -1,0 +1,284 @@
+"""Reads behind portfolio analytics: price and holdings matrices, and which portfolios to touch.
+
+Prices are read with values_list and cast to float in the database, straight into numpy
+arrays; no model instances are built for bars, quotes or holdings.
+"""
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import numpy as np
+from django.db.models import F, FloatField, Max, OuterRef, Subquery, Window
+from django.db.models.functions import Cast, RowNumber
+from django.utils import timezone
+
+from market_data.models import Asset, PriceBar, Quote
+
+from .batches import QUERY_BATCH, batched
+from .models import Holding, Portfolio, Signal, Strategy
+
+# Assets per price query: bounds the rows held as Python objects at any one time.
+PRICE_BATCH = 100
+NO_DAY = np.iinfo(np.int64).min
+
+
+def _float(field: str) -> Cast:
+    return Cast(field, FloatField())
+
+
+def _days(values: list) -> np.ndarray:
+    """Dates as int64 day numbers (days since 1970-01-01)."""
+    return np.array(values, dtype="datetime64[D]").astype(np.int64)
+
+
+def _position_lookup(ids: Sequence[int]):
+    """A vectorised map from ids (all present in `ids`) to their positions in `ids`."""
+    ids = np.asarray(ids, dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    return lambda found: order[np.searchsorted(ids[order], np.asarray(found, dtype=np.int64))]
+
+
+def _quote_days(asset_ids: Sequence[int]) -> tuple[list[int], list[int], list[float]]:
+    """Each quote's asset id, its as_of as a local day number, and its price."""
+    ids, days, prices = [], [], []
+    for batch in batched(list(asset_ids), QUERY_BATCH):
+        quotes = Quote.objects.filter(asset_id__in=batch).values_list("asset_id", "as_of", _float("price"))
+        for asset_id, as_of, price in quotes:
+            if price is not None:
+                ids.append(asset_id)
+                days.append(timezone.localtime(as_of).date())
+                prices.append(price)
+    return ids, list(_days(days)), prices
+
+
+def _forward_fill(matrix: np.ndarray) -> np.ndarray:
+    """Carries each row's last known value forward over NaN gaps."""
+    known = ~np.isnan(matrix)
+    last_known = np.where(known, np.arange(matrix.shape[1]), 0)
+    np.maximum.accumulate(last_known, axis=1, out=last_known)
+    return matrix[np.arange(matrix.shape[0])[:, None], last_known]
+
+
+def load_close_matrix(*, asset_ids: Sequence[int], start: date | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Daily closes of the assets on the union of their trading days, from `start` on.
+
+    Returns (dates: datetime64[D] ascending, closes: float64 assets x days, rows in asset_ids
+    order). Gaps carry the previous close forward, including the last close before `start`;
+    days before an asset's first bar are NaN. An asset whose quote is dated after its last
+    bar gets the quote price as one more day, so figures reflect the latest quotes.
+    """
+    n = len(asset_ids)
+    row_of = _position_lookup(asset_ids)
+    start_day = _days([start])[0] if start else None
+    bar_rows, bar_days, bar_closes = [], [], []
+    seed_days = np.full(n, NO_DAY, dtype=np.int64)
+    seed_closes = np.full(n, np.nan)
+    for batch in batched(asset_ids, PRICE_BATCH):
+        bars = PriceBar.objects.filter(asset_id__in=batch).order_by()
+        if start:
+            bars = bars.filter(date__gte=start)
+            earlier = PriceBar.objects.filter(asset_id=OuterRef("pk"), date__lt=start).order_by("-date")
+            seeds = [seed for seed in Asset.objects.filter(id__in=batch).annotate(
+                seed_date=Subquery(earlier.values("date")[:1]),
+                seed_close=Subquery(earlier.values(close_float=_float("close"))[:1]),
+            ).values_list("id", "seed_date", "seed_close") if seed[1] is not None]
+            if seeds:
+                seed_ids, seed_dates, seed_values = zip(*seeds)
+                seed_days[row_of(seed_ids)] = _days(list(seed_dates))
+                seed_closes[row_of(seed_ids)] = seed_values
+        if rows := list(bars.values_list("asset_id", "date", _float("close"))):
+            ids, days, closes = zip(*rows)
+            bar_rows.append(row_of(ids))
+            bar_days.append(_days(list(days)))
+            bar_closes.append(np.array(closes, dtype=np.float64))
+    rows = np.concatenate([np.empty(0, np.int64), *bar_rows])
+    days = np.concatenate([np.empty(0, np.int64), *bar_days])
+    closes = np.concatenate([np.empty(0), *bar_closes])
+
+    last_bar = seed_days.copy()
+    np.maximum.at(last_bar, rows, days)
+    quote_ids, quote_days, quote_prices = _quote_days(asset_ids)
+    if quote_ids:
+        quote_rows, quote_days = row_of(quote_ids), np.asarray(quote_days, dtype=np.int64)
+        fresh = quote_days > last_bar[quote_rows]
+        if start_day is not None:
+            fresh &= quote_days >= start_day
+        rows = np.concatenate([rows, quote_rows[fresh]])
+        days = np.concatenate([days, quote_days[fresh]])
+        closes = np.concatenate([closes, np.asarray(quote_prices)[fresh]])
+
+    axis = np.unique(days)
+    matrix = np.full((n, len(axis) + 1), np.nan)
+    matrix[:, 0] = seed_closes
+    matrix[rows, np.searchsorted(axis, days) + 1] = closes
+    return axis.astype("datetime64[D]"), _forward_fill(matrix)[:, 1:]
+
+
+def load_recent_close_matrix(*, asset_ids: Sequence[int], days: int) -> tuple[np.ndarray, np.ndarray]:
+    """load_close_matrix from `days` calendar days before the assets' latest bar."""
+    latest = None
+    for batch in batched(asset_ids, QUERY_BATCH):
+        found = PriceBar.objects.filter(asset_id__in=batch).aggregate(latest=Max("date"))["latest"]
+        latest = max(filter(None, [latest, found]), default=None)
+    start = latest - timedelta(days=days) if latest else None
+    return load_close_matrix(asset_ids=asset_ids, start=start)
+
+
+def load_recent_closes(*, asset_ids: Sequence[int], count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each asset's own last `count` closes, latest last, with no calendar alignment.
+
+    Returns (last_dates: datetime64[D] per asset, NaT without prices; closes: assets x count,
+    NaN-padded on the left when history is shorter). A quote dated after the last bar counts
+    as the latest close, as in load_close_matrix.
+    """
+    n = len(asset_ids)
+    row_of = _position_lookup(asset_ids)
+    ids, days, closes = [], [], []
+    for batch in batched(asset_ids, PRICE_BATCH):
+        newest_first = Window(RowNumber(), partition_by=[F("asset_id")], order_by=F("date").desc())
+        bars = (PriceBar.objects.filter(asset_id__in=batch).annotate(recency=newest_first)
+                .filter(recency__lte=count).order_by().values_list("asset_id", "date", _float("close")))
+        for asset_id, day, close in bars:
+            ids.append(asset_id)
+            days.append(day)
+            closes.append(close)
+    rows, days, closes = row_of(ids) if ids else np.empty(0, np.int64), _days(days), np.asarray(closes, float)
+
+    last_bar = np.full(n, NO_DAY, dtype=np.int64)
+    np.maximum.at(last_bar, rows, days)
+    quote_ids, quote_days, quote_prices = _quote_days(asset_ids)
+    if quote_ids:
+        quote_rows, quote_days = row_of(quote_ids), np.asarray(quote_days, dtype=np.int64)
+        fresh = quote_days > last_bar[quote_rows]
+        rows = np.concatenate([rows, quote_rows[fresh]])
+        days = np.concatenate([days, quote_days[fresh]])
+        closes = np.concatenate([closes, np.asarray(quote_prices)[fresh]])
+
+    order = np.lexsort((days, rows))
+    rows, days, closes = rows[order], days[order], closes[order]
+    ends = np.cumsum(np.bincount(rows, minlength=n))
+    from_end = ends[rows] - 1 - np.arange(len(rows))
+    keep = from_end < count
+    matrix = np.full((n, count), np.nan)
+    matrix[rows[keep], count - 1 - from_end[keep]] = closes[keep]
+    last_days = np.full(n, NO_DAY, dtype=np.int64)
+    np.maximum.at(last_days, rows, days)
+    return np.where(last_days == NO_DAY, np.datetime64("NaT", "D"), last_days.astype("datetime64[D]")), matrix
+
+
+def load_latest_prices(*, asset_ids: Sequence[int]) -> np.ndarray:
+    """Latest price per asset (NaN without any): the quote when dated after the last bar, else the last close."""
+    prices = np.full(len(asset_ids), np.nan)
+    last_bar = np.full(len(asset_ids), NO_DAY, dtype=np.int64)
+    row_of = _position_lookup(asset_ids)
+    latest = PriceBar.objects.filter(asset_id=OuterRef("pk")).order_by("-date")
+    for batch in batched(list(asset_ids), QUERY_BATCH):
+        found = [row for row in Asset.objects.filter(id__in=batch).annotate(
+            last_date=Subquery(latest.values("date")[:1]),
+            last_close=Subquery(latest.values(close_float=_float("close"))[:1]),
+        ).values_list("id", "last_date", "last_close") if row[1] is not None]
+        if found:
+            ids, dates, closes = zip(*found)
+            last_bar[row_of(ids)], prices[row_of(ids)] = _days(list(dates)), closes
+    quote_ids, quote_days, quote_prices = _quote_days(asset_ids)
+    if quote_ids:
+        rows = row_of(quote_ids)
+        fresh = np.asarray(quote_days, dtype=np.int64) > last_bar[rows]
+        prices[rows[fresh]] = np.asarray(quote_prices)[fresh]
+    return prices
+
+
+def load_holdings(*, portfolio_ids: Sequence[int], asset_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Holdings as (quantities: portfolios x assets, total cost per portfolio), in the given orders.
+
+    Holdings of assets outside asset_ids are left out of both.
+    """
+    quantities = np.zeros((len(portfolio_ids), len(asset_ids)))
+    costs = np.zeros(len(portfolio_ids))
+    if not len(asset_ids) or not len(portfolio_ids):
+        return quantities, costs
+    portfolio_row, asset_col = _position_lookup(portfolio_ids), _position_lookup(asset_ids)
+    known_assets = np.sort(np.asarray(asset_ids, dtype=np.int64))
+    for batch in batched(portfolio_ids, QUERY_BATCH):
+        rows = Holding.objects.filter(portfolio_id__in=batch).order_by().values_list(
+            "portfolio_id", "asset_id", _float("quantity"), _float("cost_basis"))
+        if not (rows := list(rows)):
+            continue
+        pids, aids, qty, cost = (np.asarray(column) for column in zip(*rows))
+        listed = np.isin(aids, known_assets)
+        r, c = portfolio_row(pids[listed]), asset_col(aids[listed])
+        np.add.at(quantities, (r, c), qty[listed].astype(float))
+        np.add.at(costs, r, cost[listed].astype(float))
+    return quantities, costs
+
+
+def existing_portfolio_ids(*, portfolio_ids: Sequence[int] | None = None) -> list[int]:
+    """Ids of the given portfolios that exist (every portfolio when None), ascending."""
+    if portfolio_ids is None:
+        return list(Portfolio.objects.order_by("id").values_list("id", flat=True))
+    found = set()
+    for batch in batched(list(dict.fromkeys(portfolio_ids)), QUERY_BATCH):
+        found.update(Portfolio.objects.filter(id__in=batch).values_list("id", flat=True))
+    return sorted(found)
+
+
+def portfolio_ids_holding(*, asset_ids: Sequence[int]) -> list[int]:
+    """Ids of portfolios holding any of the assets, ascending."""
+    found = set()
+    for batch in batched(list(asset_ids), QUERY_BATCH):
+        found.update(Holding.objects.filter(asset_id__in=batch).values_list("portfolio_id", flat=True).distinct())
+    return sorted(found)
+
+
+def portfolio_ids_for_user(*, user_id: int) -> list[int]:
+    """Ids of the user's portfolios, ascending."""
+    return list(Portfolio.objects.filter(owner_id=user_id).order_by("id").values_list("id", flat=True))
+
+
+def held_asset_ids(*, portfolio_ids: Sequence[int] | None = None) -> list[int]:
+    """Ids of assets held by any of the portfolios (by any portfolio when None), ascending."""
+    if portfolio_ids is None:
+        return sorted(set(Holding.objects.values_list("asset_id", flat=True).distinct()))
+    found = set()
+    for batch in batched(list(portfolio_ids), QUERY_BATCH):
+        found.update(Holding.objects.filter(portfolio_id__in=batch).values_list("asset_id", flat=True).distinct())
+    return sorted(found)
+
+
+def active_asset_ids() -> list[int]:
+    """Ids of assets the refresh keeps current, ascending."""
+    return list(Asset.objects.filter(is_active=True).order_by("id").values_list("id", flat=True))
+
+
+def asset_symbols(*, asset_ids: Sequence[int]) -> list[str]:
+    """Symbols in asset_ids order."""
+    symbols = {}
+    for batch in batched(list(asset_ids), QUERY_BATCH):
+        symbols.update(Asset.objects.filter(id__in=batch).values_list("id", "symbol"))
+    return [symbols[asset_id] for asset_id in asset_ids]
+
+
+def asset_ids_by_symbol(*, symbols: Sequence[str]) -> dict[str, int]:
+    """Symbol to asset id, for the symbols that exist."""
+    found = {}
+    for batch in batched(list(symbols), QUERY_BATCH):
+        found.update(Asset.objects.filter(symbol__in=batch).values_list("symbol", "id"))
+    return found
+
+
+def signal_strengths(*, asset_ids: Sequence[int]) -> np.ndarray:
+    """Latest signal strength per asset in asset_ids order; 0 for assets without a signal."""
+    strengths = np.zeros(len(asset_ids))
+    position = {asset_id: i for i, asset_id in enumerate(asset_ids)}
+    for batch in batched(list(asset_ids), QUERY_BATCH):
+        for asset_id, strength in Signal.objects.filter(asset_id__in=batch).values_list("asset_id", "strength"):
+            strengths[position[asset_id]] = strength
+    return strengths
+
+
+def strategies_for(*, portfolio_ids: Sequence[int]) -> list[tuple[int, int, dict, float, float]]:
+    """(strategy id, portfolio id, target_weights, tilt, rebalance_threshold) of the portfolios' strategies."""
+    found = []
+    for batch in batched(list(portfolio_ids), QUERY_BATCH):
+        found.extend(Strategy.objects.filter(portfolio_id__in=batch).order_by("portfolio_id").values_list(
+            "id", "portfolio_id", "target_weights", _float("tilt"), _float("rebalance_threshold")))
+    return found

@@ -1,0 +1,1 @@
+"""Writes: recalculating and storing portfolio analytics, signals, allocations and rebalances."""

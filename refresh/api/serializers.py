@@ -1,0 +1,75 @@
+"""Request bodies and run representations of the refresh API."""
+from django.conf import settings
+from rest_framework import serializers
+
+from refresh.models import RefreshMode, RefreshRun, RefreshStep, RunPriority, RunStatus
+
+
+class RefreshRequestSerializer(serializers.Serializer):
+    """Body of every trigger endpoint; kind-specific fields are checked by the service."""
+
+    mode = serializers.ChoiceField(choices=RefreshMode.values, default=RefreshMode.INCREMENTAL)
+    priority = serializers.ChoiceField(choices=[p.label for p in RunPriority], required=False)
+    wait = serializers.IntegerField(min_value=0, max_value=settings.REFRESH_MAX_WAIT_SECONDS, default=0,
+                                    help_text="Seconds to wait for the run to finish before answering.")
+    symbols = serializers.ListField(child=serializers.CharField(max_length=20), required=False, max_length=5000,
+                                    help_text="Prices only: refresh just these symbols.")
+    apply_rebalancing = serializers.BooleanField(default=False, help_text="Strategy only: apply the proposals.")
+
+    def validate(self, attrs):
+        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+        return attrs
+
+
+class RefreshStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RefreshStep
+        fields = ["position", "name", "status", "started_at", "finished_at", "duration_ms", "counts", "message"]
+
+
+class RefreshRunSerializer(serializers.ModelSerializer):
+    """A run in full: the status response's fields plus who, what and the step timeline."""
+
+    priority = serializers.CharField(source="priority_name")
+    requested_by = serializers.CharField(source="requested_by.username", default=None)
+    target_user_id = serializers.IntegerField(allow_null=True)
+    timestamp = serializers.SerializerMethodField()
+    steps = RefreshStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RefreshRun
+        fields = ["status", "refresh_id", "kind", "mode", "priority", "source", "requested_by", "requested_role",
+                  "target_user_id", "params", "progress", "current_step", "estimated_completion", "timestamp",
+                  "created_at", "started_at", "finished_at", "duration_ms", "items_updated", "provider_calls",
+                  "credits_used", "errors", "failed_symbols", "steps"]
+
+    def get_timestamp(self, run):
+        moment = run.finished_at or run.started_at or run.created_at
+        return serializers.DateTimeField().to_representation(moment)
+
+
+class RefreshRunListSerializer(RefreshRunSerializer):
+    class Meta(RefreshRunSerializer.Meta):
+        fields = [f for f in RefreshRunSerializer.Meta.fields if f != "steps"]
+
+
+def run_status_data(run: RefreshRun) -> dict:
+    """The status response: progress while active, the outcome once finished."""
+    dt = serializers.DateTimeField()
+    if not run.is_finished:
+        return {
+            "status": run.status, "refresh_id": run.refresh_id, "kind": run.kind, "mode": run.mode,
+            "priority": run.priority_name, "progress": round(run.progress, 4), "current_step": run.current_step,
+            "estimated_completion": dt.to_representation(run.estimated_completion)
+            if run.estimated_completion else None,
+        }
+    data = {
+        "status": run.status, "refresh_id": run.refresh_id, "kind": run.kind, "mode": run.mode,
+        "timestamp": dt.to_representation(run.finished_at), "duration_ms": run.duration_ms or 0,
+        "items_updated": run.items_updated, "provider_calls": run.provider_calls,
+    }
+    if run.status != RunStatus.SUCCESS:
+        data["errors"] = run.errors + [f"{s}: {reason}" for s, reason in sorted(run.failed_symbols.items())]
+    return data

@@ -1,0 +1,38 @@
+"""Domain errors of the refresh system; the API turns each into a JSON error."""
+
+
+class RefreshError(Exception):
+    """Base: a stable machine code, a human message and the HTTP status it maps to."""
+
+    code = "refresh_error"
+    status_code = 400
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class InvalidRefreshRequest(RefreshError):
+    code = "invalid_request"
+    status_code = 400
+
+
+class TargetNotFound(RefreshError):
+    code = "not_found"
+    status_code = 404
+
+
+class RunNotCancellable(RefreshError):
+    code = "not_cancellable"
+    status_code = 409
+
+
+class RunStopped(Exception):
+    """Raised at a checkpoint to stop a run between batches (cancel, timeout, lost lease)."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason

@@ -1,0 +1,1 @@
+"""Services of the refresh system: functions that change state. Import from the modules."""

@@ -1,0 +1,166 @@
+"""Claiming queued runs in priority order, executing them, and recovering from lost workers."""
+import logging
+import os
+import socket
+import time
+
+from django.db import transaction
+from django.utils import timezone
+
+from refresh.errors import RunNotCancellable, RunStopped
+from refresh.models import RefreshRun, RunStatus, ScopeLease
+from refresh.services import access
+from refresh.services.dispatch import enqueue_pickup
+from refresh.services.scopes import (
+    grant_lease, held_scopes, lease_expiry, release_lease, scopes_conflict, serialise_lease_changes,
+)
+from refresh.services.tracking import RunTracker
+from refresh.steps.flow import run_refresh_steps
+
+logger = logging.getLogger("refresh.execution")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_next_run(*, min_priority: int = 0, run_id: int | None = None) -> RefreshRun | None:
+    """Atomically move the most urgent runnable queued run to in_progress and lease its scope.
+
+    Runs go by priority, then age. A run whose scope conflicts with a held lease waits, and
+    so does any less urgent run that conflicts with a waiting one, so urgent work is not
+    starved by a stream of smaller runs.
+    """
+    with transaction.atomic():
+        serialise_lease_changes()
+        blocked = held_scopes()
+        queued = RefreshRun.objects.filter(status=RunStatus.QUEUED, priority__gte=min_priority)
+        for run in queued.order_by("-priority", "created_at", "id")[:500]:
+            if any(scopes_conflict(run.scope, scope) for scope in blocked):
+                blocked.append(run.scope)
+                continue
+            if run_id is not None and run.pk != run_id:
+                continue
+            now = timezone.now()
+            claimed = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+                status=RunStatus.IN_PROGRESS, started_at=now, worker=worker_name(),
+                lease_expires_at=lease_expiry(), current_step="Acquiring lock",
+            )
+            if claimed:
+                run.refresh_from_db()
+                grant_lease(run=run)
+                return run
+    return None
+
+
+def _final_status(run: RefreshRun) -> str:
+    if run.errors or run.failed_symbols:
+        return RunStatus.PARTIAL if any(run.items_updated.values()) else RunStatus.FAILED
+    return RunStatus.SUCCESS
+
+
+def _finish(tracker: RunTracker, status: str) -> RefreshRun:
+    run = tracker.run
+    with tracker.step("Reporting status", checkpoint=False) as record:
+        record.message = status
+    now = timezone.now()
+    run.status = status
+    run.finished_at = now
+    run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+    run.progress = 1.0 if status in (RunStatus.SUCCESS, RunStatus.PARTIAL) else run.progress
+    run.current_step = {RunStatus.SUCCESS: "Completed", RunStatus.PARTIAL: "Completed with errors"}.get(
+        status, RunStatus(status).label)
+    run.estimated_completion = now
+    run.lease_expires_at = None
+    run.save(update_fields=["status", "finished_at", "duration_ms", "progress", "current_step", "items_updated",
+                            "errors", "failed_symbols", "estimated_completion", "lease_expires_at"])
+    return run
+
+
+def execute_claimed_run(run: RefreshRun, *, claimed_at: float | None = None, listener=None) -> RefreshRun:
+    """Run the steps of a run this worker has claimed, and always release its scope."""
+    run.refresh_from_db()
+    tracker = RunTracker(run, listener=listener)
+    tracker.record_finished_step(
+        "Acquiring lock", started_at=run.started_at, message=f"Holding scope {run.scope}",
+        duration_ms=int((time.monotonic() - claimed_at) * 1000) if claimed_at else 0,
+    )
+    status = RunStatus.FAILED
+    try:
+        run_refresh_steps(tracker)
+        status = _final_status(run)
+    except RunStopped as stop:
+        status = stop.status
+        tracker.add_error(stop.reason)
+    except Exception as exc:  # noqa: BLE001 - any failure must end the run, not leave it in progress
+        logger.exception("refresh run %s failed", run.refresh_id)
+        tracker.add_error(f"{type(exc).__name__}: {exc}")
+    finally:
+        try:
+            run = _finish(tracker, status)
+        finally:
+            release_lease(run=run)
+    logger.info("refresh run %s finished: %s", run.refresh_id, run.status)
+    if RefreshRun.objects.filter(status=RunStatus.QUEUED).exists():
+        enqueue_pickup()
+    return run
+
+
+def execute_next_refresh(*, min_priority: int = 0) -> RefreshRun | None:
+    """Claim and execute the most urgent runnable run; None when there is nothing to start."""
+    began = time.monotonic()
+    run = claim_next_run(min_priority=min_priority)
+    if run is None:
+        return None
+    return execute_claimed_run(run, claimed_at=began)
+
+
+def execute_run_in_process(*, run: RefreshRun, listener=None, poll: float = 0.5) -> RefreshRun:
+    """Execute this run here once its scope is free; if a worker took it first, follow it."""
+    while True:
+        began = time.monotonic()
+        claimed = claim_next_run(run_id=run.pk)
+        if claimed is not None:
+            return execute_claimed_run(claimed, claimed_at=began, listener=listener)
+        run.refresh_from_db()
+        if listener:
+            listener(run)
+        if run.is_finished:
+            return run
+        time.sleep(poll)
+
+
+def reap_lost_runs() -> int:
+    """Fail runs whose lease lapsed (their worker died) and free their scopes."""
+    now = timezone.now()
+    reaped = 0
+    for run in RefreshRun.objects.filter(status=RunStatus.IN_PROGRESS, lease_expires_at__lt=now):
+        with transaction.atomic():
+            updated = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS,
+                                                lease_expires_at__lt=now).update(
+                status=RunStatus.FAILED, finished_at=now, current_step="Failed: worker lost",
+                errors=[*run.errors, "worker lost"], lease_expires_at=None,
+                duration_ms=int((now - run.started_at).total_seconds() * 1000) if run.started_at else None,
+            )
+            ScopeLease.objects.filter(run=run).delete()
+        if updated:
+            logger.warning("refresh run %s failed: worker %s lost", run.refresh_id, run.worker)
+            reaped += 1
+    if reaped or RefreshRun.objects.filter(status=RunStatus.QUEUED).exists():
+        enqueue_pickup()
+    return reaped
+
+
+def cancel_run(*, run: RefreshRun, requested_by) -> RefreshRun:
+    """Cancel a queued run at once; ask a running one to stop at its next batch."""
+    access.check_cancel_allowed(user=requested_by, run=run)
+    now = timezone.now()
+    if RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.CANCELLED, finished_at=now, current_step="Cancelled", cancel_requested=True):
+        run.refresh_from_db()
+        return run
+    if RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(cancel_requested=True):
+        run.refresh_from_db()
+        return run
+    run.refresh_from_db()
+    raise RunNotCancellable(f"Run {run.refresh_id} has already finished ({run.status}).")

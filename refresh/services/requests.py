@@ -1,0 +1,105 @@
+"""Starting a refresh: validate, check permissions, record the run once, queue it."""
+import hashlib
+import json
+import re
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from market_data.models import Asset
+from refresh.errors import InvalidRefreshRequest, TargetNotFound
+from refresh.models import ACTIVE_STATUSES, RefreshKind, RefreshMode, RefreshRun, RunPriority
+from refresh.services import access
+from refresh.services.dispatch import enqueue_pickup
+from refresh.services.scopes import scope_for
+from refresh.services.tracking import estimate_duration_seconds, record_instant_step
+
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-/:]{0,19}$")
+_PRIORITY_BY_NAME = {p.label: p.value for p in RunPriority}
+
+
+def parse_priority(value) -> int | None:
+    """Accept a priority name ("high") or its number; None means the role's default."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str) and value.lower() in _PRIORITY_BY_NAME:
+        return _PRIORITY_BY_NAME[value.lower()]
+    if value in RunPriority.values:
+        return int(value)
+    raise InvalidRefreshRequest(f"Unknown priority {value!r}; use one of {', '.join(_PRIORITY_BY_NAME)}.",
+                                code="invalid_priority")
+
+
+def _validate(*, kind: str, mode: str, target_user_id, symbols, apply_rebalancing) -> list[str]:
+    if kind not in RefreshKind.values:
+        raise InvalidRefreshRequest(f"Unknown refresh kind {kind!r}.", code="invalid_kind")
+    if mode not in RefreshMode.values:
+        raise InvalidRefreshRequest(f"Unknown mode {mode!r}; use full, incremental or smart.", code="invalid_mode")
+    if kind == RefreshKind.PORTFOLIO:
+        if target_user_id is None:
+            raise InvalidRefreshRequest("A portfolio refresh needs a user id.", code="invalid_user")
+        if not get_user_model().objects.filter(pk=target_user_id).exists():
+            raise TargetNotFound(f"No user with id {target_user_id}.")
+    if symbols and kind != RefreshKind.PRICES:
+        raise InvalidRefreshRequest("Only a prices refresh takes symbols.", code="invalid_symbols")
+    if apply_rebalancing and kind not in (RefreshKind.STRATEGY, RefreshKind.ALL):
+        raise InvalidRefreshRequest("Only a strategy refresh can apply rebalancing.", code="invalid_request")
+    clean = sorted({str(s).strip().upper() for s in symbols or []})
+    bad = [s for s in clean if not _SYMBOL.match(s)]
+    if bad:
+        raise InvalidRefreshRequest(f"Malformed symbols: {', '.join(bad[:10])}.", code="invalid_symbols")
+    if clean:
+        known = set(Asset.objects.filter(symbol__in=clean).values_list("symbol", flat=True))
+        unknown = [s for s in clean if s not in known]
+        if unknown:
+            raise InvalidRefreshRequest(f"Unknown symbols: {', '.join(unknown[:10])}.", code="unknown_symbols")
+    return clean
+
+
+def dedup_key(*, kind: str, mode: str, target_user_id, params: dict) -> str:
+    """Requests with equal keys would do the same work, so only one may be active."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{kind}:{target_user_id or '-'}:{mode}:{digest}"
+
+
+def request_refresh(*, kind: str, requested_by, source: str, mode: str = RefreshMode.INCREMENTAL,
+                    priority=None, target_user_id: int | None = None, symbols=None,
+                    apply_rebalancing: bool = False, role: str | None = None,
+                    enqueue: bool = True) -> tuple[RefreshRun, bool]:
+    """Record a refresh run and queue it, or return the identical run already active.
+
+    Returns ``(run, created)``. Raises InvalidRefreshRequest, TargetNotFound or
+    PermissionDenied before anything is written.
+    """
+    if kind != RefreshKind.PORTFOLIO:
+        target_user_id = None
+    clean_symbols = _validate(kind=kind, mode=mode, target_user_id=target_user_id, symbols=symbols,
+                              apply_rebalancing=apply_rebalancing)
+    role = role or access.role_of(requested_by)
+    priority = parse_priority(priority) or access.default_priority(role)
+    access.check_refresh_allowed(user=requested_by, role=role, kind=kind, target_user_id=target_user_id,
+                                 priority=priority, apply_rebalancing=apply_rebalancing)
+    params = {"symbols": clean_symbols, "apply_rebalancing": bool(apply_rebalancing)}
+    key = dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params)
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                run = RefreshRun.objects.create(
+                    kind=kind, mode=mode, priority=priority, requested_by=requested_by, requested_role=role,
+                    source=source, target_user_id=target_user_id, params=params, dedup_key=key,
+                    scope=scope_for(kind=kind, target_user_id=target_user_id),
+                    estimated_completion=timezone.now()
+                    + timedelta(seconds=estimate_duration_seconds(kind=kind, mode=mode)),
+                )
+                record_instant_step(run=run, position=1, name="Validating request")
+                record_instant_step(run=run, position=2, name="Checking permissions", message=f"role {role}")
+                if enqueue:
+                    transaction.on_commit(lambda: enqueue_pickup(emergency=priority >= RunPriority.EMERGENCY))
+            return run, True
+        except IntegrityError:
+            existing = RefreshRun.objects.filter(dedup_key=key, status__in=ACTIVE_STATUSES).first()
+            if existing is not None:
+                return existing, False
+    raise InvalidRefreshRequest("Could not record the run; try again.", code="conflict")

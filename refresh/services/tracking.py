@@ -1,0 +1,157 @@
+"""Recording a run's steps, progress and estimated completion, and stopping it between batches."""
+import statistics
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from refresh.errors import RunStopped
+from refresh.models import RefreshRun, RefreshStep, RunStatus, StepStatus
+from refresh.services.scopes import renew_lease
+
+# Share of the whole run each step stands for; progress moves by these weights.
+STEP_WEIGHTS = {
+    "Acquiring lock": 0.02,
+    "Fetching data": 0.38,
+    "Updating database": 0.2,
+    "Recalculating metrics": 0.3,
+    "Invalidating cache": 0.05,
+    "Reporting status": 0.05,
+}
+_PRE_RUN_WEIGHT = 1.0 - sum(STEP_WEIGHTS.values())  # validation and permissions, done at request time
+
+
+def estimate_duration_seconds(*, kind: str, mode: str) -> float:
+    """Median duration of recent finished runs of the same kind and mode, else the setting."""
+    recent = list(
+        RefreshRun.objects.filter(kind=kind, mode=mode, status__in=[RunStatus.SUCCESS, RunStatus.PARTIAL],
+                                  duration_ms__isnull=False)
+        .order_by("-finished_at").values_list("duration_ms", flat=True)[:10]
+    )
+    if recent:
+        return statistics.median(recent) / 1000
+    return float(settings.REFRESH_DEFAULT_DURATION_SECONDS.get(kind, 30))
+
+
+def record_instant_step(*, run: RefreshRun, position: int, name: str, message: str = "") -> None:
+    """A step that happened at request time (validation, permission check)."""
+    now = timezone.now()
+    RefreshStep.objects.create(run=run, position=position, name=name, status=StepStatus.DONE,
+                               started_at=now, finished_at=now, duration_ms=0, message=message)
+
+
+class RunTracker:
+    """Follows one executing run: its steps, counters, progress, lease and stop conditions."""
+
+    def __init__(self, run: RefreshRun, listener=None):
+        self.run = run
+        self.listener = listener  # called with the run whenever its progress is saved
+        self.position = run.steps.count()
+        self.done_weight = _PRE_RUN_WEIGHT
+        self.current_weight = 0.0
+        self.estimate = estimate_duration_seconds(kind=run.kind, mode=run.mode)
+        limit = settings.REFRESH_TIME_LIMIT_SECONDS.get(run.kind, 600)
+        self.deadline = time.monotonic() + limit
+        self.limit = limit
+        self._next_renewal = time.monotonic() + settings.REFRESH_LEASE_SECONDS / 3
+        self._last_save = 0.0
+
+    # --- steps ----------------------------------------------------------------------
+    @contextmanager
+    def step(self, name: str, *, checkpoint: bool = True):
+        """Record a step; the body may set ``counts`` and ``message`` on the yielded record."""
+        if checkpoint:
+            self.checkpoint()
+        self.position += 1
+        record = RefreshStep.objects.create(run=self.run, position=self.position, name=name,
+                                            started_at=timezone.now())
+        self.current_weight = STEP_WEIGHTS.get(name, 0.0)
+        self._save_progress(name, 0.0, force=True)
+        began = time.monotonic()
+        try:
+            yield record
+        except BaseException as exc:
+            record.status = StepStatus.FAILED
+            record.message = record.message or str(exc)[:1000]
+            raise
+        else:
+            if record.status == StepStatus.RUNNING:
+                record.status = StepStatus.DONE
+        finally:
+            record.finished_at = timezone.now()
+            record.duration_ms = int((time.monotonic() - began) * 1000)
+            record.save(update_fields=["status", "finished_at", "duration_ms", "counts", "message"])
+            self.done_weight += self.current_weight
+            self.current_weight = 0.0
+
+    def record_finished_step(self, name: str, *, started_at, duration_ms: int, message: str = "") -> None:
+        """A step whose work happened before the tracker existed (claiming the scope)."""
+        self.position += 1
+        RefreshStep.objects.create(run=self.run, position=self.position, name=name, status=StepStatus.DONE,
+                                   started_at=started_at, finished_at=timezone.now(), duration_ms=duration_ms,
+                                   message=message)
+        self.done_weight += STEP_WEIGHTS.get(name, 0.0)
+
+    def skip(self, name: str, reason: str) -> None:
+        """Record a step this kind or mode does not need."""
+        with self.step(name) as record:
+            record.status = StepStatus.SKIPPED
+            record.message = reason
+
+    # --- progress -------------------------------------------------------------------
+    def progress_within_step(self, done: int, total: int) -> None:
+        """Called between batches: move the bar, renew the lease, stop if asked to."""
+        self.checkpoint()
+        fraction = done / total if total else 1.0
+        self._save_progress(self.run.current_step, fraction)
+
+    def _save_progress(self, step_name: str, fraction: float, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_save < 0.5:
+            return
+        self._last_save = now
+        progress = min(0.99, self.done_weight + self.current_weight * fraction)
+        elapsed = (timezone.now() - self.run.started_at).total_seconds()
+        remaining = max(self.estimate - elapsed, self.estimate * (1 - progress), 0.0)
+        self.run.progress = round(progress, 4)
+        self.run.current_step = step_name
+        self.run.estimated_completion = timezone.now() + timedelta(seconds=remaining)
+        RefreshRun.objects.filter(pk=self.run.pk).update(
+            progress=self.run.progress, current_step=step_name,
+            estimated_completion=self.run.estimated_completion,
+        )
+        if self.listener:
+            self.listener(self.run)
+
+    # --- counters -------------------------------------------------------------------
+    def count_items(self, key: str, n: int) -> None:
+        self.run.items_updated[key] = self.run.items_updated.get(key, 0) + int(n)
+
+    def count_provider_use(self, *, calls: int, credits: int) -> None:
+        """Saved at once, so calls are accounted for even if the run later fails."""
+        self.run.provider_calls += calls
+        self.run.credits_used += credits
+        RefreshRun.objects.filter(pk=self.run.pk).update(
+            provider_calls=F("provider_calls") + calls, credits_used=F("credits_used") + credits
+        )
+
+    def add_error(self, message: str) -> None:
+        self.run.errors.append(message)
+
+    def fail_symbols(self, failures: dict[str, str]) -> None:
+        self.run.failed_symbols.update(failures)
+
+    # --- stopping -------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Raise RunStopped when the run was cancelled, is past its limit or lost its lease."""
+        if time.monotonic() > self.deadline:
+            raise RunStopped(RunStatus.TIMEOUT, f"Stopped after its {self.limit}s time limit.")
+        if RefreshRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            raise RunStopped(RunStatus.CANCELLED, "Cancelled on request.")
+        if time.monotonic() >= self._next_renewal:
+            self._next_renewal = time.monotonic() + settings.REFRESH_LEASE_SECONDS / 3
+            if not renew_lease(run=self.run):
+                raise RunStopped(RunStatus.FAILED, "Lease lost: another worker took over the scope.")

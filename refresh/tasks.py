@@ -1,0 +1,20 @@
+"""django-q2 task entry points; each is one call into the services."""
+from refresh.models import RunPriority
+from refresh.services import execution, schedules
+
+
+def execute_next_refresh(emergency_lane: bool = False):
+    """Start the most urgent runnable run, if any (the emergency lane takes only emergencies)."""
+    run = execution.execute_next_refresh(min_priority=RunPriority.EMERGENCY if emergency_lane else 0)
+    return run.refresh_id if run else None
+
+
+def reap_lost_runs():
+    """Fail runs whose worker stopped renewing its lease, and let the queue move on."""
+    return execution.reap_lost_runs()
+
+
+def scheduled_refresh(kind: str, mode: str, trading_hours_only: bool = False):
+    """A routine refresh started by a django-q2 schedule."""
+    run = schedules.trigger_scheduled_refresh(kind=kind, mode=mode, trading_hours_only=trading_hours_only)
+    return run.refresh_id if run else "outside trading hours"

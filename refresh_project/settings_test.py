@@ -1,0 +1,14 @@
+"""Test settings: the real settings, with only what tests need changed."""
+from .settings import *  # noqa: F403
+from .settings import DATABASES, Q_CLUSTER
+
+# Tests run queued tasks in the calling process unless a test starts a real qcluster.
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MARKET_DATA_PROVIDER = "mock"
+TWELVEDATA_API_KEY = ""
+MOCK_PROVIDER_LATENCY = 0.0
+MOCK_PROVIDER_FAIL_SYMBOLS = []
+REFRESH_HISTORY_YEARS = 2
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}  # noqa: F405

@@ -1,0 +1,7 @@
+"""WSGI entry point (gunicorn refresh_project.wsgi)."""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refresh_project.settings")
+application = get_wsgi_application()

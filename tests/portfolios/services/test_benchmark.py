@@ -1,0 +1,82 @@
+"""Recalculating and storing benchmark comparisons."""
+from datetime import date
+
+import pytest
+
+from portfolios.models import BenchmarkComparison
+from portfolios.services.benchmark import recalculate_benchmark_comparisons
+
+DATES = [date(2024, 12, 30), date(2024, 12, 31), date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 6)]
+
+
+@pytest.fixture
+def spy(make_asset):
+    # Returns +1%, -2%, +2%, +1%.
+    return make_asset("SPY", [200, 202, 197.96, 201.9192, 203.938392], dates=DATES)
+
+
+@pytest.mark.django_db
+def test_comparison_stored(spy, make_asset, make_portfolio):
+    # Returns +2%, -1%, +3%, -1%.
+    fund = make_asset("FUND", [100, 102, 100.98, 104.0094, 102.969306], dates=DATES)
+    portfolio = make_portfolio({fund: (3, 250)})
+
+    assert recalculate_benchmark_comparisons() == 1
+
+    comparison = BenchmarkComparison.objects.get(portfolio=portfolio)
+    assert comparison.benchmark_symbol == "SPY"
+    assert comparison.as_of == date(2025, 1, 6)
+    assert comparison.benchmark_return_1d == pytest.approx(0.01)
+    assert comparison.excess_return_ytd == pytest.approx((0.99 * 1.03 * 0.99 - 1) - (0.98 * 1.02 * 1.01 - 1))
+    # cov 0.00025 and var(benchmark) 0.0003 (worked in tests/portfolios/analytics/test_benchmark.py).
+    assert comparison.beta == pytest.approx(0.00025 / 0.0003)
+    assert comparison.tracking_error == pytest.approx(0.015 * 252**0.5)
+    assert comparison.excess_return_1y is None
+    assert set(comparison.asset_correlations) == {"FUND"}
+
+
+@pytest.mark.django_db
+def test_holding_the_benchmark_itself(spy, make_portfolio):
+    portfolio = make_portfolio({spy: (1, 200)})
+
+    recalculate_benchmark_comparisons(portfolio_ids=[portfolio.id])
+
+    comparison = BenchmarkComparison.objects.get(portfolio=portfolio)
+    assert comparison.beta == pytest.approx(1.0)
+    assert comparison.correlation == pytest.approx(1.0)
+    assert comparison.asset_correlations == {"SPY": pytest.approx(1.0)}
+
+
+@pytest.mark.django_db
+def test_only_requested_portfolios_and_progress(spy, make_portfolio, settings):
+    settings.REFRESH_METRICS_CHUNK = 1
+    portfolios = [make_portfolio({spy: (i + 1, 200)}, name=f"P{i}") for i in range(3)]
+    progress = []
+
+    stored = recalculate_benchmark_comparisons(portfolio_ids=[portfolios[0].id, portfolios[2].id],
+                                               on_progress=lambda done, total: progress.append((done, total)))
+
+    assert stored == 2
+    assert progress == [(1, 2), (2, 2)]
+    assert set(BenchmarkComparison.objects.values_list("portfolio_id", flat=True)) == {
+        portfolios[0].id, portfolios[2].id}
+
+
+@pytest.mark.django_db
+def test_benchmark_without_bars_stores_nothing(make_asset, make_portfolio, settings):
+    settings.BENCHMARK_SYMBOL = "QQQ"
+    make_asset("QQQ")
+    fund = make_asset("FUND", [1, 2], dates=DATES[:2])
+    make_portfolio({fund: (1, 1)})
+
+    assert recalculate_benchmark_comparisons() == 0
+    assert not BenchmarkComparison.objects.exists()
+
+
+@pytest.mark.django_db
+def test_unknown_benchmark_stores_nothing(make_asset, make_portfolio, settings):
+    settings.BENCHMARK_SYMBOL = "NOPE"
+    fund = make_asset("FUND", [1, 2], dates=DATES[:2])
+    make_portfolio({fund: (1, 1)})
+
+    assert recalculate_benchmark_comparisons() == 0

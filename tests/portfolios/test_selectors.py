@@ -1,0 +1,77 @@
+"""Reading price and holdings matrices and the portfolios a refresh should touch."""
+from datetime import date
+
+import numpy as np
+import pytest
+from django.contrib.auth import get_user_model
+
+from portfolios.selectors import (
+    load_close_matrix, load_holdings, load_latest_prices, load_recent_closes, portfolio_ids_for_user,
+    portfolio_ids_holding,
+)
+
+D1, D2, D3, D4 = date(2025, 3, 3), date(2025, 3, 4), date(2025, 3, 5), date(2025, 3, 6)
+
+
+@pytest.fixture
+def assets(make_asset, make_quote):
+    a = make_asset("AAA", [10, 11, 12], dates=[D1, D2, D3])
+    b = make_asset("BBB", [20, 22], dates=[D1, D3])          # no bar on D2
+    c = make_asset("CCC", [30, 31], dates=[D2, D3])          # listed on D2
+    make_quote(a, 13, D4)                                    # newer than the last bar: an extra day
+    make_quote(b, 99, D3)                                    # same day as the last bar: the bar wins
+    return a, b, c
+
+
+@pytest.mark.django_db
+def test_close_matrix_forward_fills_and_appends_newer_quotes(assets):
+    a, b, c = assets
+
+    dates, closes = load_close_matrix(asset_ids=[c.id, a.id, b.id])
+
+    assert list(dates) == list(np.array([D1, D2, D3, D4], dtype="datetime64[D]"))
+    assert closes[0] == pytest.approx([np.nan, 30, 31, 31], nan_ok=True)
+    assert closes[1] == pytest.approx([10, 11, 12, 13])
+    assert closes[2] == pytest.approx([20, 20, 22, 22])
+
+
+@pytest.mark.django_db
+def test_close_matrix_from_start_carries_the_earlier_close_in(assets):
+    a, b, _ = assets
+
+    dates, closes = load_close_matrix(asset_ids=[a.id, b.id], start=D2)
+
+    assert dates[0] == np.datetime64(D2)
+    assert closes[1] == pytest.approx([20, 22, 22])
+
+
+@pytest.mark.django_db
+def test_recent_closes_are_each_assets_own_bars(assets, make_asset):
+    a, b, c = assets
+    empty = make_asset("EEE")
+
+    last_dates, closes = load_recent_closes(asset_ids=[a.id, b.id, c.id, empty.id], count=3)
+
+    assert closes[0] == pytest.approx([11, 12, 13])          # two bars and the newer quote
+    assert closes[1] == pytest.approx([np.nan, 20, 22], nan_ok=True)
+    assert closes[2] == pytest.approx([np.nan, 30, 31], nan_ok=True)
+    assert np.isnan(closes[3]).all()
+    assert last_dates[0] == np.datetime64(D4) and last_dates[1] == np.datetime64(D3)
+    assert np.isnat(last_dates[3])
+    assert load_latest_prices(asset_ids=[b.id, a.id, empty.id]) == pytest.approx([22, 13, np.nan], nan_ok=True)
+
+
+@pytest.mark.django_db
+def test_holdings_matrix_and_portfolio_lookups(assets, make_portfolio):
+    a, b, c = assets
+    first = make_portfolio({a: (2, 15), b: (1, 20)}, name="First")
+    other_user = get_user_model().objects.create_user(username="bob")
+    second = make_portfolio({b: (4, 70)}, name="Second", owner=other_user)
+
+    quantities, costs = load_holdings(portfolio_ids=[second.id, first.id], asset_ids=[a.id, b.id, c.id])
+
+    assert quantities.tolist() == [[0, 4, 0], [2, 1, 0]]
+    assert costs.tolist() == [70, 35]
+    assert portfolio_ids_holding(asset_ids=[a.id]) == [first.id]
+    assert portfolio_ids_holding(asset_ids=[a.id, b.id]) == sorted([first.id, second.id])
+    assert portfolio_ids_for_user(user_id=other_user.id) == [second.id]
