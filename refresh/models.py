@@ -33,6 +33,7 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     TIMEOUT = "timeout", "Timeout"
+    SKIPPED = "skipped", "Skipped"
 
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.IN_PROGRESS)
@@ -96,6 +97,8 @@ class RefreshRun(models.Model):
     credits_used = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     failed_symbols = models.JSONField(default=dict, blank=True, help_text="Symbol to the reason it failed.")
+    anomalies = models.JSONField(default=list, blank=True, help_text="Suspicious prices found, quarantined.")
+    cache_impact = models.JSONField(default=dict, blank=True, help_text="Cache keys invalidated and warmed.")
 
     cancel_requested = models.BooleanField(default=False)
     worker = models.CharField(max_length=100, blank=True)
@@ -106,6 +109,19 @@ class RefreshRun(models.Model):
         indexes = [
             models.Index(fields=["status", "-priority", "created_at"], name="run_queue_order"),
             models.Index(fields=["kind", "mode", "status", "-finished_at"], name="run_recent_by_kind"),
+        ]
+        permissions = [
+            ("refresh_all", "Can refresh all"),
+            ("refresh_prices", "Can refresh prices"),
+            ("refresh_any_portfolio", "Can refresh any user's portfolio"),
+            ("refresh_strategy", "Can refresh the strategy"),
+            ("refresh_benchmark", "Can refresh the benchmark"),
+            ("use_full_mode", "Can request full mode"),
+            ("request_high_priority", "Can request high priority"),
+            ("request_emergency", "Can request emergency priority"),
+            ("apply_rebalancing", "Can apply rebalancing"),
+            ("cancel_any_run", "Can cancel any run"),
+            ("view_all_runs", "Can view all runs"),
         ]
         constraints = [
             # Two identical requests cannot both be active: the database decides, not a check.

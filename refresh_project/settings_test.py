@@ -10,5 +10,9 @@ TWELVEDATA_API_KEY = ""
 MOCK_PROVIDER_LATENCY = 0.0
 MOCK_PROVIDER_FAIL_SYMBOLS = []
 REFRESH_HISTORY_YEARS = 2
+# TEST_DB_SUFFIX lets several test runs share a machine without sharing a database.
+_suffix = env("TEST_DB_SUFFIX", default="")  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test{_suffix}.sqlite3")}  # noqa: F405
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}{_suffix}"}

@@ -11,6 +11,7 @@ from refresh.errors import RunNotCancellable, RunStopped
 from refresh.models import RefreshRun, RunStatus, ScopeLease
 from refresh.services import access
 from refresh.services.dispatch import enqueue_pickup
+from refresh.services.events import REFRESH_COMPLETED, REFRESH_FAILED, emit_event, run_payload
 from refresh.services.scopes import (
     grant_lease, held_scopes, lease_expiry, release_lease, scopes_conflict, serialise_lease_changes,
 )
@@ -101,6 +102,8 @@ def execute_claimed_run(run: RefreshRun, *, claimed_at: float | None = None, lis
         finally:
             release_lease(run=run)
     logger.info("refresh run %s finished: %s", run.refresh_id, run.status)
+    emit_event(event_type=REFRESH_COMPLETED if run.status in (RunStatus.SUCCESS, RunStatus.PARTIAL)
+               else REFRESH_FAILED, payload=run_payload(run))
     if RefreshRun.objects.filter(status=RunStatus.QUEUED).exists():
         enqueue_pickup()
     return run
@@ -145,6 +148,8 @@ def reap_lost_runs() -> int:
             ScopeLease.objects.filter(run=run).delete()
         if updated:
             logger.warning("refresh run %s failed: worker %s lost", run.refresh_id, run.worker)
+            run.refresh_from_db()
+            emit_event(event_type=REFRESH_FAILED, payload=run_payload(run))
             reaped += 1
     if reaped or RefreshRun.objects.filter(status=RunStatus.QUEUED).exists():
         enqueue_pickup()
