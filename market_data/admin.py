@@ -1,7 +1,7 @@
-"""Admin for assets, their daily bars and latest quotes."""
+"""Admin for assets, their daily bars and latest quotes, price anomalies and provider use."""
 from django.contrib import admin
 
-from .models import Asset, PriceBar, Quote
+from .models import Asset, PriceAnomaly, PriceBar, ProviderUsage, Quote
 
 
 @admin.register(Asset)
@@ -39,3 +39,33 @@ class QuoteAdmin(admin.ModelAdmin):
     date_hierarchy = "fetched_at"
     ordering = ["asset__symbol"]
     autocomplete_fields = ["asset"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the refresh writes; people only read them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PriceAnomaly)
+class PriceAnomalyAdmin(ReadOnlyAdmin):
+    """Suspicious prices the provider sent, for review; quarantined ones were not applied."""
+
+    list_display = ["detected_at", "symbol", "kind", "observed_on", "value", "reference", "quarantined",
+                    "refresh_id"]
+    list_filter = ["kind", "quarantined", "source"]
+    search_fields = ["symbol", "refresh_id", "message"]
+    date_hierarchy = "detected_at"
+
+
+@admin.register(ProviderUsage)
+class ProviderUsageAdmin(ReadOnlyAdmin):
+    """Provider calls and credits per UTC day."""
+
+    list_display = ["day", "provider", "calls", "credits"]
+    list_filter = ["provider"]
+    date_hierarchy = "day"

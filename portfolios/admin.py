@@ -1,6 +1,8 @@
 """Admin for portfolios and their strategies; calculated analytics are read-only."""
 from django.contrib import admin, messages
 
+from refresh.admin.portfolio_buttons import PortfolioRefreshAdminMixin
+
 from .models import (
     Allocation, BenchmarkComparison, Holding, Portfolio, PortfolioMetrics, RebalanceProposal, Signal, Strategy,
 )
@@ -24,13 +26,14 @@ class HoldingInline(admin.TabularInline):
 
 
 @admin.register(Portfolio)
-class PortfolioAdmin(admin.ModelAdmin):
+class PortfolioAdmin(PortfolioRefreshAdminMixin, admin.ModelAdmin):
     list_display = ["name", "owner", "base_currency", "created_at"]
     list_filter = ["base_currency", "created_at"]
     search_fields = ["name", "owner__username", "owner__email"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
     inlines = [HoldingInline]
+    actions = ["refresh_selected_portfolios"]  # and "Refresh portfolio now" on the page: see the mixin
 
 
 @admin.register(Holding)

@@ -1,20 +1,29 @@
-"""Reads behind portfolio analytics: price and holdings matrices, and which portfolios to touch.
+"""Reads behind portfolio analytics and the read API.
 
-Prices are read with values_list and cast to float in the database, straight into numpy
-arrays; no model instances are built for bars, quotes or holdings.
+Analytics: price and holdings matrices, and which portfolios to touch. Prices are read with
+values_list and cast to float in the database, straight into numpy arrays; no model
+instances are built for bars, quotes or holdings.
+
+Read API: a portfolio in full and pages of portfolios, as JSON-ready dicts (decimals as
+strings, times in UTC) that the data cache stores as they are.
 """
+import math
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import numpy as np
-from django.db.models import F, FloatField, Max, OuterRef, Subquery, Window
+from django.db.models import Count, F, FloatField, Max, OuterRef, Subquery, Window
 from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
 from market_data.models import Asset, PriceBar, Quote
 
 from .batches import QUERY_BATCH, batched
-from .models import Holding, Portfolio, Signal, Strategy
+from .models import (
+    Allocation, BenchmarkComparison, Holding, Portfolio, PortfolioMetrics, ProposalStatus, RebalanceProposal, Signal,
+    Strategy,
+)
 
 # Assets per price query: bounds the rows held as Python objects at any one time.
 PRICE_BATCH = 100
@@ -282,3 +291,170 @@ def strategies_for(*, portfolio_ids: Sequence[int]) -> list[tuple[int, int, dict
         found.extend(Strategy.objects.filter(portfolio_id__in=batch).order_by("portfolio_id").values_list(
             "id", "portfolio_id", "target_weights", _float("tilt"), _float("rebalance_threshold")))
     return found
+
+
+# --- Read API ---------------------------------------------------------------------------
+
+CENT = Decimal("0.01")
+SUMMARY_METRICS = ("as_of", "market_value", "cost", "unrealised_pnl", "return_1d", "return_1m", "return_ytd",
+                   "return_1y")
+DETAIL_METRICS = (*SUMMARY_METRICS, "volatility", "sharpe", "max_drawdown", "weights", "calculated_at")
+COMPARISON_FIGURES = ("benchmark_symbol", "as_of", "benchmark_return_1d", "benchmark_return_1m",
+                      "benchmark_return_ytd", "benchmark_return_1y", "excess_return_1y", "excess_return_ytd", "beta",
+                      "correlation", "tracking_error", "asset_correlations", "calculated_at")
+
+
+def _json_value(value):
+    """Decimals as strings (as DRF renders them), times as UTC ISO 8601, dates as ISO dates."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _json_row(row: dict, prefix: str = "") -> dict:
+    return {name.removeprefix(prefix): _json_value(value) for name, value in row.items()}
+
+
+def _latest_prices(asset_ids: Sequence[int]) -> dict[int, tuple[Decimal, str]]:
+    """Each asset's latest price and when it was true: the quote when dated after the last bar
+    (as the analytics do), else the last close; assets with neither are absent."""
+    last_bar = PriceBar.objects.filter(asset_id=OuterRef("pk")).order_by("-date")
+    rows = Asset.objects.filter(id__in=asset_ids).annotate(
+        bar_date=Subquery(last_bar.values("date")[:1]), bar_close=Subquery(last_bar.values("close")[:1]),
+    ).values_list("id", "bar_date", "bar_close", "quote__price", "quote__as_of")
+    prices = {}
+    for asset_id, bar_date, bar_close, quote_price, quote_as_of in rows:
+        if quote_price is not None and (bar_date is None or timezone.localtime(quote_as_of).date() > bar_date):
+            prices[asset_id] = (quote_price, _json_value(quote_as_of))
+        elif bar_close is not None:
+            prices[asset_id] = (bar_close, _json_value(bar_date))
+    return prices
+
+
+def _holdings(portfolio_id: int) -> list[dict]:
+    rows = list(Holding.objects.filter(portfolio_id=portfolio_id).order_by("asset__symbol").values_list(
+        "asset_id", "asset__symbol", "asset__name", "asset__asset_class", "quantity", "cost_basis"))
+    prices = _latest_prices([row[0] for row in rows])
+    values = {asset_id: (quantity * prices[asset_id][0]).quantize(CENT)
+              for asset_id, *_, quantity, _ in rows if asset_id in prices}
+    total = sum(values.values(), Decimal(0))
+    holdings = []
+    for asset_id, symbol, name, asset_class, quantity, cost_basis in rows:
+        price, as_of = prices.get(asset_id, (None, None))
+        value = values.get(asset_id)
+        holdings.append({
+            "symbol": symbol, "name": name, "asset_class": asset_class, "quantity": str(quantity),
+            "cost_basis": str(cost_basis), "price": _json_value(price), "price_as_of": as_of,
+            "market_value": _json_value(value),
+            "weight": round(float(value / total), 6) if value is not None and total else None,
+        })
+    return holdings
+
+
+def _strategy_parts(portfolio_id: int) -> tuple[dict | None, list[dict], list[dict], list[int]]:
+    """The strategy, its allocations and open rebalance proposals, and the assets they name."""
+    strategy = Strategy.objects.filter(portfolio_id=portfolio_id).values(
+        "id", "signal_rule", "tilt", "rebalance_threshold", "target_weights").first()
+    if strategy is None:
+        return None, [], [], []
+    allocations = list(Allocation.objects.filter(strategy_id=strategy["id"]).order_by("asset__symbol").values(
+        "asset_id", "asset__symbol", "target_weight", "tilted_weight", "current_weight"))
+    proposals = list(RebalanceProposal.objects.filter(strategy_id=strategy["id"], status=ProposalStatus.PROPOSED)
+                     .order_by("asset__symbol").values("asset__symbol", "quantity", "price", "value",
+                                                        "current_weight", "target_weight", "created_at",
+                                                        "refresh_id"))
+    asset_ids = [row.pop("asset_id") for row in allocations]
+    strategy.pop("id")
+    return (_json_row(strategy), [_json_row(row, "asset__") for row in allocations],
+            [_json_row(row, "asset__") for row in proposals], asset_ids)
+
+
+def portfolio_detail(*, portfolio_id: int) -> dict | None:
+    """A portfolio in full: holdings at their latest prices, metrics, strategy, allocations,
+    signals of the assets it holds or targets, open rebalance proposals and the benchmark
+    comparison. None when there is no such portfolio.
+    """
+    portfolio = Portfolio.objects.filter(pk=portfolio_id).values(
+        "id", "name", "base_currency", "created_at", "owner_id", "owner__username").first()
+    if portfolio is None:
+        return None
+    holdings = _holdings(portfolio_id)
+    strategy, allocations, proposals, allocated_ids = _strategy_parts(portfolio_id)
+    held_ids = Holding.objects.filter(portfolio_id=portfolio_id).values_list("asset_id", flat=True)
+    signals = Signal.objects.filter(asset_id__in={*held_ids, *allocated_ids}).order_by("asset__symbol").values(
+        "asset__symbol", "as_of", "action", "strength", "trend", "momentum", "reason")
+    metrics = PortfolioMetrics.objects.filter(portfolio_id=portfolio_id).values(*DETAIL_METRICS).first()
+    comparison = BenchmarkComparison.objects.filter(portfolio_id=portfolio_id).values(*COMPARISON_FIGURES).first()
+    return {
+        "id": portfolio["id"], "name": portfolio["name"], "base_currency": portfolio["base_currency"],
+        "owner": {"id": portfolio["owner_id"], "username": portfolio["owner__username"]},
+        "created_at": _json_value(portfolio["created_at"]),
+        "holdings": holdings,
+        "metrics": _json_row(metrics) if metrics else None,
+        "strategy": strategy,
+        "allocations": allocations,
+        "signals": [_json_row(row, "asset__") for row in signals],
+        "rebalance_proposals": proposals,
+        "benchmark_comparison": _json_row(comparison) if comparison else None,
+    }
+
+
+def portfolio_page(*, owner_id: int | None, page: int, size: int) -> dict | None:
+    """One page of an owner's portfolios (everyone's when owner_id is None), by id, with their
+    headline figures: {"count": all of them, "results": [...]}. None past the last page."""
+    portfolios = Portfolio.objects.all() if owner_id is None else Portfolio.objects.filter(owner_id=owner_id)
+    count = portfolios.count()
+    if page < 1 or page > max(1, math.ceil(count / size)):
+        return None
+    fields = [f"metrics__{name}" for name in SUMMARY_METRICS]
+    rows = portfolios.order_by("id").values("id", "name", "base_currency", "owner_id", "owner__username", *fields)
+    results = []
+    for row in rows[(page - 1) * size:page * size]:
+        metrics = {name: _json_value(row[f"metrics__{name}"]) for name in SUMMARY_METRICS}
+        results.append({
+            "id": row["id"], "name": row["name"], "base_currency": row["base_currency"],
+            "owner": {"id": row["owner_id"], "username": row["owner__username"]},
+            "metrics": metrics if metrics["as_of"] is not None else None,
+        })
+    return {"count": count, "results": results}
+
+
+def portfolio_list_pages(*, portfolio_ids: Sequence[int] | None, size: int) -> tuple[dict[int, set[int]], set[int]]:
+    """Which list pages show these portfolios (all when None): ({owner id: its pages}, pages of
+    the list of everyone's). Lists are ordered by id, as portfolio_page orders them."""
+    if portfolio_ids is None:
+        owners = Portfolio.objects.order_by().values_list("owner_id").annotate(n=Count("id"))
+        total = Portfolio.objects.count()
+        return ({owner: set(range(1, math.ceil(n / size) + 1)) for owner, n in owners},
+                set(range(1, math.ceil(total / size) + 1)))
+    all_ids = np.fromiter(Portfolio.objects.order_by("id").values_list("id", flat=True), dtype=np.int64)
+    wanted = np.asarray(sorted(set(portfolio_ids)), dtype=np.int64)
+    wanted = wanted[np.isin(wanted, all_ids)]
+    all_pages = {int(p) for p in np.searchsorted(all_ids, wanted) // size + 1}
+    owner_of = {}
+    for batch in batched(wanted.tolist(), QUERY_BATCH):
+        owner_of.update(Portfolio.objects.filter(id__in=batch).values_list("id", "owner_id"))
+    owner_pages: dict[int, set[int]] = {}
+    seen: dict[int, int] = {}  # portfolios of each owner passed so far, in id order
+    for batch in batched(sorted(set(owner_of.values())), QUERY_BATCH):
+        for owner, pid in Portfolio.objects.filter(owner_id__in=batch).order_by("owner_id", "id").values_list(
+                "owner_id", "id"):
+            position = seen.get(owner, 0)
+            seen[owner] = position + 1
+            if pid in owner_of:
+                owner_pages.setdefault(owner, set()).add(position // size + 1)
+    return owner_pages, all_pages
+
+
+def portfolio_ids_showing(*, asset_ids: Sequence[int]) -> list[int]:
+    """Ids of portfolios whose read-API view shows any of the assets (held, or allocated to by
+    their strategy), ascending."""
+    found = set(portfolio_ids_holding(asset_ids=asset_ids))
+    for batch in batched(list(asset_ids), QUERY_BATCH):
+        found.update(Allocation.objects.filter(asset_id__in=batch).values_list("strategy__portfolio_id", flat=True)
+                     .distinct())
+    return sorted(found)

@@ -5,12 +5,16 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from refresh.models import RefreshRun
+from refresh.services import access
 
 
 def runs_visible_to(*, user) -> QuerySet[RefreshRun]:
-    """Staff see every run; anyone else the runs they asked for or that targeted them."""
+    """Holders of view_all_runs (admin, support, system) see every run; anyone else their own.
+
+    A user's own runs are those they asked for or that targeted their portfolio.
+    """
     runs = RefreshRun.objects.select_related("requested_by", "target_user")
-    if user.is_staff or user.is_superuser:
+    if access.may_view_all_runs(user):
         return runs
     return runs.filter(Q(requested_by=user) | Q(target_user=user))
 

@@ -14,7 +14,8 @@ def reap_lost_runs():
     return execution.reap_lost_runs()
 
 
-def scheduled_refresh(kind: str, mode: str, trading_hours_only: bool = False):
+def scheduled_refresh(kind: str, mode: str, interval_minutes: int = 0, trading_hours_only: bool = False):
     """A routine refresh started by a django-q2 schedule."""
-    run = schedules.trigger_scheduled_refresh(kind=kind, mode=mode, trading_hours_only=trading_hours_only)
-    return run.refresh_id if run else "outside trading hours"
+    run = schedules.trigger_scheduled_refresh(kind=kind, mode=mode, interval_minutes=interval_minutes,
+                                              trading_hours_only=trading_hours_only)
+    return f"{run.refresh_id} {run.status}" if run else "outside trading hours"

@@ -25,10 +25,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "market_data",
     "portfolios",
     "refresh",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -39,6 +42,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "refresh_project.middleware.RequestLogMiddleware",
 ]
 
 ROOT_URLCONF = "refresh_project.urls"
@@ -96,7 +100,10 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
-        "data": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "data"},
+        # Files, not process memory: the worker that refreshes must drop what the web process serves.
+        "data": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                 "LOCATION": env("DATA_CACHE_DIR", default=str(BASE_DIR / "var" / "cache" / "data")),
+                 "OPTIONS": {"MAX_ENTRIES": 50000}},
     }
 
 # --- Background jobs (django-q2) ------------------------------------------------------
@@ -133,6 +140,31 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
 }
 
+# --- API documentation (drf-spectacular) ---------------------------------------------
+# OpenAPI 3 at /api/schema/, Swagger UI at /api/docs/, ReDoc at /api/redoc/; the UIs' files
+# come from the sidecar package, so the docs load with no outside request.
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Manual refresh API",
+    "DESCRIPTION": "Start refreshes of market data and portfolio analytics on demand, follow and cancel runs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: it would send the schema to an outside service.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # One schema component per domain choice set, named after it.
+    "ENUM_NAME_OVERRIDES": {
+        "RefreshKindEnum": "refresh.models.RefreshKind",
+        "RefreshModeEnum": "refresh.models.RefreshMode",
+        "RunStatusEnum": "refresh.models.RunStatus",
+        "RunSourceEnum": "refresh.models.RunSource",
+        "RoleEnum": "refresh.models.Role",
+    },
+}
+
 # --- Market data ----------------------------------------------------------------------
 TWELVEDATA_API_KEY = env("TWELVEDATA_API_KEY", default="")
 TWELVEDATA_BASE_URL = env("TWELVEDATA_BASE_URL", default="https://api.twelvedata.com")
@@ -144,6 +176,24 @@ MOCK_PROVIDER_SEED = env.int("MOCK_PROVIDER_SEED", default=7)
 MOCK_PROVIDER_LATENCY = env.float("MOCK_PROVIDER_LATENCY", default=0.0)
 MOCK_PROVIDER_FAIL_SYMBOLS = env.list("MOCK_PROVIDER_FAIL_SYMBOLS", default=[])
 BENCHMARK_SYMBOL = env("BENCHMARK_SYMBOL", default="SPY")
+# The plan's credits, shared by every worker (0: unlimited). Twelve Data's free plan allows
+# 8 a minute and 800 a UTC day; the mock is unlimited unless these are set.
+_TWELVEDATA = MARKET_DATA_PROVIDER == "twelvedata"
+MARKET_DATA_CREDITS_PER_MINUTE = env.int("MARKET_DATA_CREDITS_PER_MINUTE", default=8 if _TWELVEDATA else 0)
+MARKET_DATA_CREDITS_PER_DAY = env.int("MARKET_DATA_CREDITS_PER_DAY", default=800 if _TWELVEDATA else 0)
+MARKET_DATA_CREDIT_STORE = env("MARKET_DATA_CREDIT_STORE", default="redis" if REDIS_URL else "database")
+MARKET_DATA_CREDIT_WARNING_RATIO = env.float("MARKET_DATA_CREDIT_WARNING_RATIO", default=0.8)
+# Retries of transient provider failures: exponential backoff with full jitter, bounded.
+MARKET_DATA_RETRY_ATTEMPTS = env.int("MARKET_DATA_RETRY_ATTEMPTS", default=4)
+MARKET_DATA_RETRY_MAX_SECONDS = env.float("MARKET_DATA_RETRY_MAX_SECONDS", default=60.0)
+MARKET_DATA_RETRY_BACKOFF_SECONDS = env.float("MARKET_DATA_RETRY_BACKOFF_SECONDS", default=1.0)
+MARKET_DATA_RETRY_BACKOFF_CAP_SECONDS = env.float("MARKET_DATA_RETRY_BACKOFF_CAP_SECONDS", default=20.0)
+# Anomalies: what makes a price suspicious, and whether suspicious prices are held back.
+MARKET_DATA_MAX_DAILY_MOVE = env.float("MARKET_DATA_MAX_DAILY_MOVE", default=0.25)
+MARKET_DATA_STALE_AFTER_SESSIONS = env.int("MARKET_DATA_STALE_AFTER_SESSIONS", default=3)
+MARKET_DATA_QUARANTINE_ANOMALIES = env.bool("MARKET_DATA_QUARANTINE_ANOMALIES", default=True)
+MARKET_DATA_CALENDAR = env("MARKET_DATA_CALENDAR", default="XNYS")
+TWELVEDATA_MAX_OUTPUTSIZE = 5000
 
 # --- Refresh behaviour ----------------------------------------------------------------
 REFRESH_HISTORY_YEARS = env.int("REFRESH_HISTORY_YEARS", default=5)
@@ -156,8 +206,41 @@ REFRESH_WRITE_BATCH = env.int("REFRESH_WRITE_BATCH", default=2000)
 # Used for the estimated completion of a kind that has never run yet.
 REFRESH_DEFAULT_DURATION_SECONDS = {"all": 60, "prices": 10, "portfolio": 5, "strategy": 10, "benchmark": 10}
 # A run past its kind's limit stops between batches and ends as "timeout".
-REFRESH_TIME_LIMIT_SECONDS = {"all": 1200, "prices": 600, "portfolio": 120, "strategy": 300, "benchmark": 300}
+# Override per kind with e.g. REFRESH_TIME_LIMIT_SECONDS="all=1800;prices=300".
+REFRESH_TIME_LIMIT_SECONDS = {
+    "all": 1200, "prices": 600, "portfolio": 120, "strategy": 300, "benchmark": 300,
+    **env.dict("REFRESH_TIME_LIMIT_SECONDS", cast={"value": int}, default={}),
+}
 DATA_CACHE_TTL_SECONDS = env.int("DATA_CACHE_TTL_SECONDS", default=300)
+# After a refresh, rebuild this many of the invalidated entries, most read first.
+DATA_CACHE_WARM_LIMIT = env.int("DATA_CACHE_WARM_LIMIT", default=100)
+# Reads are counted per entry for that choice over about this long.
+DATA_CACHE_READS_TTL_SECONDS = env.int("DATA_CACHE_READS_TTL_SECONDS", default=86400)
+
+# --- Rate limits (interactive requests: API and admin buttons) ------------------------
+# django-ratelimit counters in the "default" cache: shared by every process with Redis,
+# per process with the embedded in-process cache.
+RATELIMIT_USE_CACHE = "default"
+REFRESH_RATE_LIMITS = {
+    "admin": env("REFRESH_RATE_LIMIT_ADMIN", default="100/h"),
+    "user": env("REFRESH_RATE_LIMIT_USER", default="10/h"),
+    "support": env("REFRESH_RATE_LIMIT_SUPPORT", default="30/h"),
+    "system": env("REFRESH_RATE_LIMIT_SYSTEM", default="1000/h"),
+}
+REFRESH_BURST_RATE = env("REFRESH_BURST_RATE", default="5/10s")  # per requester, across every trigger
+REFRESH_COOLDOWN_SECONDS = env.int("REFRESH_COOLDOWN_SECONDS", default=60)  # same requester, kind and target
+
+# --- Monitoring, webhooks and notifications -------------------------------------------
+# The Prometheus endpoint answers admins and support, or a scraper sending this bearer token.
+PROMETHEUS_METRICS_TOKEN = env("PROMETHEUS_METRICS_TOKEN", default="")
+PROMETHEUS_METRICS_PUBLIC = env.bool("PROMETHEUS_METRICS_PUBLIC", default=False)
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
+NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=30)
+NOTIFICATION_CONNECT_TIMEOUT = env.float("NOTIFICATION_CONNECT_TIMEOUT", default=3.0)
+NOTIFICATION_READ_TIMEOUT = env.float("NOTIFICATION_READ_TIMEOUT", default=10.0)
+# The email channel: EMAIL_URL such as smtp+tls://user:pass@mail.example.com:587; the console by default.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="refresh@localhost")
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -172,11 +255,29 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# --- Logging ---------------------------------------------------------------------------
+# One JSON object per line (LOG_FORMAT=plain for a terminal). Every handler first stamps the
+# record with its request id, then redacts keys, tokens and secrets, so no logger can leak them.
+LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_context": {"()": "refresh_project.log_context.RequestContextFilter"},
+        "redact_secrets": {"()": "refresh_project.log_redaction.RedactSecretsFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601, UTC
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                             "filters": ["request_context", "redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # refresh.manual and refresh.scheduled carry finished runs, apart; refresh.http the access log.
     "loggers": {"urllib3": {"level": "WARNING"}},
 }

@@ -9,6 +9,10 @@ MARKET_DATA_PROVIDER = "mock"
 TWELVEDATA_API_KEY = ""
 MOCK_PROVIDER_LATENCY = 0.0
 MOCK_PROVIDER_FAIL_SYMBOLS = []
+# No credit limits unless a test sets them, and retries that do not wait.
+MARKET_DATA_CREDITS_PER_MINUTE = 0
+MARKET_DATA_CREDITS_PER_DAY = 0
+MARKET_DATA_RETRY_BACKOFF_SECONDS = 0.0
 REFRESH_HISTORY_YEARS = 2
 # TEST_DB_SUFFIX lets several test runs share a machine without sharing a database.
 _suffix = env("TEST_DB_SUFFIX", default="")  # noqa: F405

@@ -1,9 +1,17 @@
 """Top-level routes: the admin and version 1 of the API."""
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/manual/refresh/", include("refresh.api.urls")),
+    path("api/v1/portfolios/", include("portfolios.api.urls")),
+    path("api/v1/assets/", include("market_data.api.urls")),
     path("api-auth/", include("rest_framework.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Our ReDoc page drops the template's Google Fonts link, so it loads offline.
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema", template_name="refresh/redoc.html"),
+         name="api-redoc"),
 ]

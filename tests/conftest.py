@@ -1,10 +1,43 @@
 """Fixtures shared by the whole suite."""
+from importlib import import_module
+
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.cache import caches
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from refresh.services.demo import seed_demo
+
+ROLE_PERMISSIONS = import_module("refresh.migrations.0003_role_groups").ROLE_PERMISSIONS
+
+
+@receiver(post_migrate, dispatch_uid="tests.restore_role_groups")
+def _restore_role_groups(sender, using="default", **kwargs):
+    """Transactional tests flush the database, and with it the role groups migration 0003 made."""
+    if sender.label != "refresh":
+        return
+    for name, codenames in ROLE_PERMISSIONS.items():
+        group, created = Group.objects.using(using).get_or_create(name=name)
+        if created:
+            group.permissions.add(*Permission.objects.using(using).filter(content_type__app_label="refresh",
+                                                                          codename__in=codenames))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_cache(tmp_path_factory):
+    """The file-based data cache (the embedded default) gets a directory of this test run's own."""
+    data = settings.CACHES["data"]
+    if not data["BACKEND"].endswith("FileBasedCache"):
+        yield
+        return
+    private = {**data, "LOCATION": str(tmp_path_factory.mktemp("data-cache"))}
+    with override_settings(CACHES={**settings.CACHES, "data": private}):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -13,6 +46,12 @@ def _clear_caches():
     for alias in ("default", "data"):
         caches[alias].clear()
     yield
+
+
+@pytest.fixture
+def no_rate_limits(settings):
+    """For tests about something else that repeat interactive requests (burst, cooldown, hourly off)."""
+    settings.RATELIMIT_ENABLE = False
 
 
 @pytest.fixture

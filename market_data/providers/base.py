@@ -14,13 +14,17 @@ ADJUSTMENTS = ("all", "splits", "dividends", "none")
 
 @dataclass(frozen=True)
 class QuoteData:
-    """The latest price of one symbol; `as_of` is timezone-aware UTC."""
+    """The latest price of one symbol; `as_of` is timezone-aware UTC.
+
+    `price` or `as_of` is None only when the provider left it out; such a quote is an
+    anomaly and is never stored.
+    """
 
     symbol: str
-    price: Decimal
+    price: Decimal | None
     previous_close: Decimal | None
     change: Decimal | None
-    as_of: datetime
+    as_of: datetime | None
     name: str = ""
     exchange: str = ""
     currency: str = ""
@@ -59,12 +63,16 @@ class History:
 
 @dataclass
 class BatchResult(Generic[T]):
-    """What one provider request returned: parsed items, per-symbol errors and its cost."""
+    """What one provider request returned: parsed items, per-symbol errors and its cost.
+
+    `credits_left` is what the provider said remains, when it said so.
+    """
 
     items: dict[str, T] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     calls: int = 0
     credits: int = 0
+    credits_left: int | None = None
 
 
 class ProviderError(Exception):

@@ -21,7 +21,11 @@ logger = logging.getLogger(__name__)
 
 
 class TwelveDataClient(MarketDataProvider):
-    """Talks to Twelve Data over one session; no retries here, `transient` tells the caller when to."""
+    """Talks to Twelve Data over one session; no retries here, `transient` tells the caller when to.
+
+    Retries and the credit budget wrap every provider alike (market_data.retries and
+    market_data.credits), so the mock and Twelve Data are driven the same way.
+    """
 
     name = "twelvedata"
 
@@ -58,8 +62,8 @@ class TwelveDataClient(MarketDataProvider):
         """One request for the whole batch; each symbol's entry is parsed or becomes an error."""
         if not symbols:
             return BatchResult()
-        payload, credits = self._get(path, {"symbol": ",".join(symbols), **params}, symbols)
-        result = BatchResult(calls=1, credits=credits)
+        payload, credits, left = self._get(path, {"symbol": ",".join(symbols), **params}, symbols)
+        result = BatchResult(calls=1, credits=credits, credits_left=left)
         for symbol, entry in parsing.per_symbol(payload, symbols):
             if what == "history" and parsing.is_error(entry) and parsing.is_no_data(entry):
                 result.items[symbol] = History.empty(symbol)
@@ -74,8 +78,8 @@ class TwelveDataClient(MarketDataProvider):
                     result.errors[symbol] = self._scrub(f"malformed {what}: {type(exc).__name__}: {exc}")
         return result
 
-    def _get(self, path: str, params: dict, symbols: list[str]) -> tuple[object, int]:
-        """The decoded body and the credits it cost; whole-request failures raise ProviderError."""
+    def _get(self, path: str, params: dict, symbols: list[str]) -> tuple[object, int, int | None]:
+        """The decoded body, the credits it cost and those left; whole-request failures raise ProviderError."""
         try:
             response = self.session.get(
                 self.base_url + path, params=params, timeout=self.timeout,
@@ -88,7 +92,7 @@ class TwelveDataClient(MarketDataProvider):
         except requests.RequestException as exc:
             raise ProviderError(self._scrub(f"Twelve Data request to {path} failed: {type(exc).__name__}: {exc}"),
                                 transient=False) from None
-        used = self._read_credit_headers(response)
+        used, left = self._read_credit_headers(response)
         credits = used if used is not None else len(symbols)
         try:
             payload = response.json()
@@ -102,9 +106,9 @@ class TwelveDataClient(MarketDataProvider):
             code = response.status_code if response.status_code >= 400 else _int(body.get("code"))
             message = parsing.error_message(body) if body else f"HTTP {response.status_code}"
             if len(symbols) == 1 and parsing.is_symbol_error(code, message):
-                return {"status": "error", "code": code, "message": message}, credits
+                return {"status": "error", "code": code, "message": message}, credits, left
             raise self._error(code, f"Twelve Data error {code} on {path}: {message}")
-        return payload, credits
+        return payload, credits, left
 
     def _error(self, code: int | None, message: str) -> ProviderError:
         message = self._scrub(message)
@@ -115,15 +119,15 @@ class TwelveDataClient(MarketDataProvider):
             return ProviderRateLimited(message, scope=parsing.rate_limit_scope(message))
         return ProviderError(message, code=code, transient=code is not None and code >= 500)
 
-    def _read_credit_headers(self, response: requests.Response) -> int | None:
-        """Remember Twelve Data's undocumented credit headers; the used count, if sent."""
+    def _read_credit_headers(self, response: requests.Response) -> tuple[int | None, int | None]:
+        """Twelve Data's undocumented credit headers (used, left), each None when not sent."""
         used = _int(response.headers.get("api-credits-used"))
         left = _int(response.headers.get("api-credits-left"))
         if used is not None:
             self.credits_used_header = used
         if left is not None:
             self.credits_left_header = left
-        return used
+        return used, left
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "***")

@@ -62,22 +62,25 @@ def _decimal(value: object) -> Decimal | None:
     return number
 
 
-def _as_of(entry: Mapping) -> datetime:
+def _as_of(entry: Mapping) -> datetime | None:
     """When the quote was true: epoch `timestamp` if given, else `datetime` (requested in UTC)."""
     if entry.get("timestamp") not in (None, ""):
         return datetime.fromtimestamp(int(entry["timestamp"]), tz=UTC)
+    if entry.get("datetime") in (None, ""):
+        return None
     parsed = datetime.fromisoformat(str(entry["datetime"]))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_quote(symbol: str, entry: Mapping) -> QuoteData:
-    """One /quote entry; `close` is the latest price while the market is open."""
-    price = _decimal(entry["close"])
-    if price is None:
-        raise ValueError("quote has no close price")
+    """One /quote entry; `close` is the latest price while the market is open.
+
+    A missing price or time stays None for the anomaly screen to quarantine and report.
+    """
+    price = _decimal(entry.get("close"))
     previous_close = _decimal(entry.get("previous_close"))
     change = _decimal(entry.get("change"))
-    if change is None and previous_close is not None:
+    if change is None and previous_close is not None and price is not None:
         change = price - previous_close
     return QuoteData(
         symbol=symbol, price=price, previous_close=previous_close, change=change, as_of=_as_of(entry),
@@ -86,13 +89,18 @@ def parse_quote(symbol: str, entry: Mapping) -> QuoteData:
     )
 
 
+def _price(value: object) -> object:
+    return np.nan if value in (None, "") else value
+
+
 def parse_history(symbol: str, entry: Mapping) -> History:
     """One /time_series entry as arrays, sorted by date with duplicate dates dropped."""
     values = entry.get("values") or []
     if not values:
         return History.empty(symbol)
     dates = np.array([str(v["datetime"])[:10] for v in values], dtype="datetime64[D]")
-    prices = {name: np.array([v[name] for v in values], dtype=np.float64) for name in PRICE_COLUMNS}
+    # A missing price becomes NaN: the anomaly screen reports and drops that bar.
+    prices = {name: np.array([_price(v.get(name)) for v in values], dtype=np.float64) for name in PRICE_COLUMNS}
     # Indexes and forex pairs have no volume.
     volume = np.array([v.get("volume") or 0 for v in values], dtype=np.float64).round().astype(np.int64)
     dates, first = np.unique(dates, return_index=True)

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from refresh.errors import RefreshError
+from refresh.services.rate_limits import RateLimitExceeded
 
 _CODES = {
     exceptions.ParseError: "malformed_json",
@@ -20,8 +21,9 @@ _CODES = {
 }
 
 
-def error_response(*, code: str, message: str, http_status: int, **extra) -> Response:
-    return Response({"status": "error", "error": {"code": code, "message": message, **extra}}, status=http_status)
+def error_response(*, code: str, message: str, http_status: int, headers: dict | None = None, **extra) -> Response:
+    return Response({"status": "error", "error": {"code": code, "message": message, **extra}}, status=http_status,
+                    headers=headers)
 
 
 def _first_message(detail) -> str:
@@ -36,6 +38,9 @@ def _first_message(detail) -> str:
 
 def json_exception_handler(exc, context):
     """Wrap DRF's handling so every error has a stable code and a human message."""
+    if isinstance(exc, RateLimitExceeded):
+        return error_response(code=exc.code, message=exc.message, http_status=exc.status_code,
+                              retry_after=exc.retry_after, headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, RefreshError):
         return error_response(code=exc.code, message=exc.message, http_status=exc.status_code)
     if isinstance(exc, Http404):

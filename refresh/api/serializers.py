@@ -8,7 +8,7 @@ from refresh.models import RefreshMode, RefreshRun, RefreshStep, RunPriority, Ru
 class RefreshRequestSerializer(serializers.Serializer):
     """Body of every trigger endpoint; kind-specific fields are checked by the service."""
 
-    mode = serializers.ChoiceField(choices=RefreshMode.values, default=RefreshMode.INCREMENTAL)
+    mode = serializers.ChoiceField(choices=RefreshMode.choices, default=RefreshMode.INCREMENTAL)
     priority = serializers.ChoiceField(choices=[p.label for p in RunPriority], required=False)
     wait = serializers.IntegerField(min_value=0, max_value=settings.REFRESH_MAX_WAIT_SECONDS, default=0,
                                     help_text="Seconds to wait for the run to finish before answering.")
@@ -43,9 +43,9 @@ class RefreshRunSerializer(serializers.ModelSerializer):
         fields = ["status", "refresh_id", "kind", "mode", "priority", "source", "requested_by", "requested_role",
                   "target_user_id", "params", "progress", "current_step", "estimated_completion", "timestamp",
                   "created_at", "started_at", "finished_at", "duration_ms", "items_updated", "provider_calls",
-                  "credits_used", "errors", "failed_symbols", "steps"]
+                  "credits_used", "errors", "failed_symbols", "anomalies", "cache_impact", "steps"]
 
-    def get_timestamp(self, run):
+    def get_timestamp(self, run) -> str:
         moment = run.finished_at or run.started_at or run.created_at
         return serializers.DateTimeField().to_representation(moment)
 
@@ -70,6 +70,8 @@ def run_status_data(run: RefreshRun) -> dict:
         "timestamp": dt.to_representation(run.finished_at), "duration_ms": run.duration_ms or 0,
         "items_updated": run.items_updated, "provider_calls": run.provider_calls,
     }
+    if run.params.get("skip_reason"):
+        data["reason"] = run.params["skip_reason"]
     if run.status != RunStatus.SUCCESS:
         data["errors"] = run.errors + [f"{s}: {reason}" for s, reason in sorted(run.failed_symbols.items())]
     return data

@@ -1,7 +1,8 @@
 """Routes of the manual refresh API; a trailing slash is optional everywhere."""
 from django.urls import re_path
 
-from refresh.api import views
+from notifications.views import WebhookReceiveView
+from refresh.api import metrics, views
 
 _trigger = {"get": "list", "post": "create"}
 
@@ -16,5 +17,11 @@ urlpatterns = [
     re_path(r"^runs/(?P<refresh_id>ref_[A-Za-z0-9_-]+)/?$", views.RefreshRunViewSet.as_view({"get": "retrieve"}),
             name="refresh-run-detail"),
     re_path(r"^runs/(?P<refresh_id>ref_[A-Za-z0-9_-]+)/cancel/?$",
-            views.RefreshRunViewSet.as_view({"post": "cancel"}), name="refresh-run-cancel"),
+            # The action's own options (a body-less serializer), as a router would pass them.
+            views.RefreshRunViewSet.as_view({"post": "cancel"}, **views.RefreshRunViewSet.cancel.kwargs),
+            name="refresh-run-cancel"),
+    re_path(r"^metrics/?$", metrics.RefreshMetricsView.as_view(), name="refresh-metrics"),
+    re_path(r"^metrics/prometheus/?$", metrics.PrometheusMetricsView.as_view(), name="refresh-metrics-prometheus"),
+    re_path(r"^webhooks/(?P<source>[a-z0-9][a-z0-9_-]{0,49})/?$", WebhookReceiveView.as_view(),
+            name="refresh-webhook"),
 ]

@@ -2,10 +2,13 @@
 from http import HTTPStatus
 
 from django.urls import reverse
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from refresh.api.permissions import CanRequestRefresh
+from refresh.api.schema import run_schema, trigger_schema
 from refresh.api.serializers import (
     RefreshRequestSerializer, RefreshRunListSerializer, RefreshRunSerializer, run_status_data,
 )
@@ -22,10 +25,12 @@ def run_response(run, *, created: bool) -> Response:
     return Response(run_status_data(run), status=code, headers={"Location": location})
 
 
+@trigger_schema
 class RefreshTriggerViewSet(viewsets.GenericViewSet):
     """Starts a refresh run of one kind; subclasses only name the kind. GET lists recent runs."""
 
     kind: str
+    permission_classes = [IsAuthenticated, CanRequestRefresh]
     serializer_class = RefreshRequestSerializer
 
     def get_queryset(self):
@@ -80,6 +85,7 @@ class BenchmarkRefreshViewSet(RefreshTriggerViewSet):
     kind = RefreshKind.BENCHMARK
 
 
+@run_schema
 class RefreshRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Runs the requester may see, newest first; filter with ?kind=&status=&mode=&source=."""
 
@@ -96,7 +102,7 @@ class RefreshRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         run = get_run_for_user(user=request.user, refresh_id=refresh_id)
         return Response(RefreshRunSerializer(run).data)
 
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)  # no body: a bare button
     def cancel(self, request, refresh_id=None):
         run = get_run_for_user(user=request.user, refresh_id=refresh_id)
         return Response(run_status_data(cancel_run(run=run, requested_by=request.user)))

@@ -4,6 +4,7 @@ A queued task does not name a run: it claims the most urgent runnable one when a
 picks it up. So the broker's first-in-first-out order never overrides run priorities, and
 a task whose run was already taken simply finds the next one or nothing.
 """
+from django.conf import settings
 from django_q.tasks import async_task
 
 EMERGENCY_CLUSTER = "emergency"
@@ -14,4 +15,6 @@ def enqueue_pickup(*, emergency: bool = False) -> None:
     if emergency:
         async_task("refresh.tasks.execute_next_refresh", emergency_lane=True, cluster=EMERGENCY_CLUSTER,
                    task_name="refresh: emergency pickup")
-    async_task("refresh.tasks.execute_next_refresh", task_name="refresh: pickup")
+    # Name the normal lane: inside an emergency worker the default queue is the emergency one.
+    async_task("refresh.tasks.execute_next_refresh", cluster=settings.Q_CLUSTER["name"],
+               task_name="refresh: pickup")

@@ -16,6 +16,7 @@ from refresh.services.scopes import (
     grant_lease, held_scopes, lease_expiry, release_lease, scopes_conflict, serialise_lease_changes,
 )
 from refresh.services.tracking import RunTracker
+from refresh.steps.fetch import DAY_CREDITS_GONE
 from refresh.steps.flow import run_refresh_steps
 
 logger = logging.getLogger("refresh.execution")
@@ -55,9 +56,11 @@ def claim_next_run(*, min_priority: int = 0, run_id: int | None = None) -> Refre
 
 
 def _final_status(run: RefreshRun) -> str:
-    if run.errors or run.failed_symbols:
-        return RunStatus.PARTIAL if any(run.items_updated.values()) else RunStatus.FAILED
-    return RunStatus.SUCCESS
+    """Errors with some work saved are partial; so is a run cut short by the day's credits."""
+    if not (run.errors or run.failed_symbols):
+        return RunStatus.SUCCESS
+    out_of_credits = any(error.startswith(DAY_CREDITS_GONE) for error in run.errors)
+    return RunStatus.PARTIAL if out_of_credits or any(run.items_updated.values()) else RunStatus.FAILED
 
 
 def _finish(tracker: RunTracker, status: str) -> RefreshRun:
@@ -100,6 +103,7 @@ def execute_claimed_run(run: RefreshRun, *, claimed_at: float | None = None, lis
         try:
             run = _finish(tracker, status)
         finally:
+            tracker.close()
             release_lease(run=run)
     logger.info("refresh run %s finished: %s", run.refresh_id, run.status)
     emit_event(event_type=REFRESH_COMPLETED if run.status in (RunStatus.SUCCESS, RunStatus.PARTIAL)
@@ -112,6 +116,7 @@ def execute_claimed_run(run: RefreshRun, *, claimed_at: float | None = None, lis
 def execute_next_refresh(*, min_priority: int = 0) -> RefreshRun | None:
     """Claim and execute the most urgent runnable run; None when there is nothing to start."""
     began = time.monotonic()
+    fail_lost_runs()  # a dead worker's scope must not block what waits for it
     run = claim_next_run(min_priority=min_priority)
     if run is None:
         return None
@@ -133,10 +138,10 @@ def execute_run_in_process(*, run: RefreshRun, listener=None, poll: float = 0.5)
         time.sleep(poll)
 
 
-def reap_lost_runs() -> int:
+def fail_lost_runs() -> int:
     """Fail runs whose lease lapsed (their worker died) and free their scopes."""
     now = timezone.now()
-    reaped = 0
+    failed = 0
     for run in RefreshRun.objects.filter(status=RunStatus.IN_PROGRESS, lease_expires_at__lt=now):
         with transaction.atomic():
             updated = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS,
@@ -150,7 +155,13 @@ def reap_lost_runs() -> int:
             logger.warning("refresh run %s failed: worker %s lost", run.refresh_id, run.worker)
             run.refresh_from_db()
             emit_event(event_type=REFRESH_FAILED, payload=run_payload(run))
-            reaped += 1
+            failed += 1
+    return failed
+
+
+def reap_lost_runs() -> int:
+    """The periodic reaper: fail lost runs, then let the queue move on."""
+    reaped = fail_lost_runs()
     if reaped or RefreshRun.objects.filter(status=RunStatus.QUEUED).exists():
         enqueue_pickup()
     return reaped

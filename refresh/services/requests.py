@@ -10,8 +10,10 @@ from django.utils import timezone
 
 from market_data.models import Asset
 from refresh.errors import InvalidRefreshRequest, TargetNotFound
-from refresh.models import ACTIVE_STATUSES, RefreshKind, RefreshMode, RefreshRun, RunPriority
-from refresh.services import access
+from refresh.models import (
+    ACTIVE_STATUSES, RefreshKind, RefreshMode, RefreshRun, RunPriority, RunSource, RunStatus,
+)
+from refresh.services import access, rate_limits
 from refresh.services.dispatch import enqueue_pickup
 from refresh.services.scopes import scope_for
 from refresh.services.tracking import estimate_duration_seconds, record_instant_step
@@ -64,23 +66,39 @@ def dedup_key(*, kind: str, mode: str, target_user_id, params: dict) -> str:
     return f"{kind}:{target_user_id or '-'}:{mode}:{digest}"
 
 
+def _take_over_scheduled(run: RefreshRun, *, requested_by, role: str, source: str, priority: int) -> RefreshRun:
+    """A manual request for work a schedule already queued makes that run its own, sooner."""
+    raised = max(priority, run.priority)
+    taken = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, source=RunSource.SCHEDULE).update(
+        source=source, requested_by=requested_by, requested_role=role, priority=raised)
+    run.refresh_from_db()
+    if taken:
+        record_instant_step(run=run, position=run.steps.count() + 1, name="Taken over",
+                            message=f"A {source} request took over this scheduled run at priority "
+                                    f"{RunPriority(raised).label}.")
+        if raised >= RunPriority.EMERGENCY:
+            transaction.on_commit(lambda: enqueue_pickup(emergency=True))
+    return run
+
+
 def request_refresh(*, kind: str, requested_by, source: str, mode: str = RefreshMode.INCREMENTAL,
                     priority=None, target_user_id: int | None = None, symbols=None,
                     apply_rebalancing: bool = False, role: str | None = None,
                     enqueue: bool = True) -> tuple[RefreshRun, bool]:
     """Record a refresh run and queue it, or return the identical run already active.
 
-    Returns ``(run, created)``. Raises InvalidRefreshRequest, TargetNotFound or
-    PermissionDenied before anything is written.
+    Returns ``(run, created)``. Raises InvalidRefreshRequest, TargetNotFound,
+    PermissionDenied or RateLimitExceeded (interactive sources only) before anything is written.
     """
     if kind != RefreshKind.PORTFOLIO:
         target_user_id = None
     clean_symbols = _validate(kind=kind, mode=mode, target_user_id=target_user_id, symbols=symbols,
                               apply_rebalancing=apply_rebalancing)
     role = role or access.role_of(requested_by)
-    priority = parse_priority(priority) or access.default_priority(role)
-    access.check_refresh_allowed(user=requested_by, role=role, kind=kind, target_user_id=target_user_id,
-                                 priority=priority, apply_rebalancing=apply_rebalancing)
+    requested_priority = parse_priority(priority)
+    priority = requested_priority or access.default_priority(role)
+    access.check_refresh_allowed(user=requested_by, kind=kind, target_user_id=target_user_id, mode=mode,
+                                 requested_priority=requested_priority, apply_rebalancing=apply_rebalancing)
     params = {"symbols": clean_symbols, "apply_rebalancing": bool(apply_rebalancing)}
     key = dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params)
     for _ in range(3):
@@ -93,6 +111,11 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
                     estimated_completion=timezone.now()
                     + timedelta(seconds=estimate_duration_seconds(kind=kind, mode=mode)),
                 )
+                # Limits are checked once the insert has passed the dedup index: an identical
+                # request for an active run gets that run and spends nothing, and a refusal
+                # rolls the new run back.
+                rate_limits.check_rate_limits(user=requested_by, role=role, kind=kind,
+                                              target_user_id=target_user_id, source=source)
                 record_instant_step(run=run, position=1, name="Validating request")
                 record_instant_step(run=run, position=2, name="Checking permissions", message=f"role {role}")
                 if enqueue:
@@ -101,5 +124,8 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
         except IntegrityError:
             existing = RefreshRun.objects.filter(dedup_key=key, status__in=ACTIVE_STATUSES).first()
             if existing is not None:
+                if source != RunSource.SCHEDULE and existing.source == RunSource.SCHEDULE:
+                    existing = _take_over_scheduled(existing, requested_by=requested_by, role=role,
+                                                    source=source, priority=priority)
                 return existing, False
     raise InvalidRefreshRequest("Could not record the run; try again.", code="conflict")

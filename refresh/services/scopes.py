@@ -13,14 +13,17 @@ Conflicts (symmetric):
 - ``strategy`` conflicts with ``strategy`` and every ``portfolio:<user>``.
 - ``benchmark`` conflicts with ``benchmark`` and ``prices``.
 """
+import logging
+import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from refresh.models import RefreshKind, ScopeLease
 
+logger = logging.getLogger("refresh.scopes")
 _ADVISORY_LOCK_KEY = 0x5245_4652  # "REFR": one key for all lease changes.
 _CONFLICTS = {
     "prices": {"prices", "portfolio", "benchmark"},
@@ -78,3 +81,39 @@ def renew_lease(*, run) -> bool:
 
 def release_lease(*, run) -> None:
     ScopeLease.objects.filter(run=run).delete()
+
+
+class LeaseKeeper:
+    """Renews a run's lease from a background thread for as long as this process lives.
+
+    The worker's main thread may spend longer than a lease in one database write or one
+    calculation; the heartbeat keeps the lease alive meanwhile, and stops with the process,
+    so a killed worker's lease lapses and the reaper takes over.
+    """
+
+    def __init__(self, run):
+        self.run = run
+        self.lost = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{run.refresh_id}", daemon=True)
+
+    def start(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        interval = settings.REFRESH_LEASE_SECONDS / 3
+        try:
+            while not self._stopped.wait(interval):
+                try:
+                    if not renew_lease(run=self.run):
+                        self.lost.set()
+                        return
+                except Exception:  # noqa: BLE001 - a passing database error must not kill the heartbeat
+                    logger.warning("could not renew the lease of %s", self.run.refresh_id, exc_info=True)
+        finally:
+            connections.close_all()

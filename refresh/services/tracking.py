@@ -5,12 +5,13 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
 from refresh.errors import RunStopped
 from refresh.models import RefreshRun, RefreshStep, RunStatus, StepStatus
-from refresh.services.scopes import renew_lease
+from refresh.services.scopes import LeaseKeeper, renew_lease
 
 # Share of the whole run each step stands for; progress moves by these weights.
 STEP_WEIGHTS = {
@@ -58,6 +59,15 @@ class RunTracker:
         self.limit = limit
         self._next_renewal = time.monotonic() + settings.REFRESH_LEASE_SECONDS / 3
         self._last_save = 0.0
+        # A worker renews from a heartbeat thread; inside an outer transaction (tests, or a
+        # caller's atomic block) another connection could not see the lease, so the run
+        # renews at its checkpoints instead.
+        self.keeper = None if connection.in_atomic_block else LeaseKeeper(run).start()
+
+    def close(self) -> None:
+        """Stop the heartbeat; call once the run has finished."""
+        if self.keeper:
+            self.keeper.stop()
 
     # --- steps ----------------------------------------------------------------------
     @contextmanager
@@ -151,7 +161,10 @@ class RunTracker:
             raise RunStopped(RunStatus.TIMEOUT, f"Stopped after its {self.limit}s time limit.")
         if RefreshRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
             raise RunStopped(RunStatus.CANCELLED, "Cancelled on request.")
-        if time.monotonic() >= self._next_renewal:
+        if self.keeper is not None:
+            if self.keeper.lost.is_set():
+                raise RunStopped(RunStatus.FAILED, "Lease lost: another worker took over the scope.")
+        elif time.monotonic() >= self._next_renewal:
             self._next_renewal = time.monotonic() + settings.REFRESH_LEASE_SECONDS / 3
             if not renew_lease(run=self.run):
                 raise RunStopped(RunStatus.FAILED, "Lease lost: another worker took over the scope.")

@@ -1,10 +1,11 @@
 """The fixed order of a run's work: fetch, update the database, recalculate, invalidate cache."""
+from django.conf import settings
 from django.utils import timezone
 
 from market_data.providers import get_provider
 from market_data.services import store_history, store_quotes
-from portfolios.models import Portfolio
-from refresh.models import RefreshMode, StepStatus
+from portfolios import selectors as portfolio_selectors
+from refresh.models import RefreshMode, RefreshRun, StepStatus
 from refresh.services import data_cache
 from refresh.services.tracking import RunTracker
 from refresh.steps.calculate import recalculate
@@ -25,17 +26,26 @@ def _update_database(tracker: RunTracker, data: FetchedData, provider_name: str,
 
 
 def _invalidate_cache(tracker: RunTracker, plan: RefreshPlan, changed: list[str], portfolio_ids, record) -> None:
+    """Drop the cached reads this run changed, rebuild the most read, and record both on the run.
+
+    A full run starts a new cache generation. Otherwise the portfolios whose view changed are
+    those recalculated (None: all), those showing a changed asset, and all of them when every
+    comparison was redone for a new benchmark price (as recalculate does).
+    """
     if tracker.run.mode == RefreshMode.FULL:
-        record.counts = {"keys_invalidated": data_cache.invalidate(everything=True), "scope": "everything"}
-        return
-    if portfolio_ids is None and plan.calculates:
-        portfolios = Portfolio.objects.all()
+        impact = data_cache.refresh_cached_reads(everything=True)
     else:
-        portfolios = Portfolio.objects.filter(pk__in=portfolio_ids or [])
-    pairs = list(portfolios.values_list("id", "owner_id"))
-    keys = data_cache.invalidate(portfolio_ids=[p for p, _ in pairs], owner_ids=[o for _, o in pairs],
-                                 symbols=changed)
-    record.counts = {"keys_invalidated": keys, "portfolios": len(pairs), "assets": len(changed)}
+        everyone = portfolio_ids is None or (plan.comparisons and plan.portfolio_ids is None
+                                             and settings.BENCHMARK_SYMBOL in changed)
+        if not everyone:
+            showing = portfolio_selectors.portfolio_ids_showing(
+                asset_ids=list(portfolio_selectors.asset_ids_by_symbol(symbols=changed).values()))
+            portfolio_ids = sorted({*portfolio_ids, *showing})
+        impact = data_cache.refresh_cached_reads(portfolio_ids=None if everyone else portfolio_ids,
+                                                 symbols=changed)
+    tracker.run.cache_impact = impact
+    RefreshRun.objects.filter(pk=tracker.run.pk).update(cache_impact=impact)
+    record.counts = {name: impact[name] for name in ("scope", "invalidated", "warmed")}
 
 
 def run_refresh_steps(tracker: RunTracker) -> None:

@@ -1,12 +1,18 @@
-"""What a run will fetch and recalculate, decided from its kind, mode and the stored data."""
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+"""What a run will fetch and recalculate, decided from its kind, mode and the stored data.
 
-import numpy as np
+Symbols are fetched most important first: the benchmark, then by the value portfolios hold
+in them, so that when provider credits run short it is the least held that wait. The
+trading calendar says which daily bars can exist; smart mode also skips symbols whose quote
+is still fresh, or was fetched when the market had already closed and has not opened since.
+"""
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
 from django.conf import settings
 from django.utils import timezone
 
 from market_data import selectors as market_selectors
+from market_data.calendar import last_closed_session, market_opened_between
 from market_data.services import ensure_assets
 from portfolios import selectors as portfolio_selectors
 from refresh.models import RefreshKind, RefreshMode, RefreshRun
@@ -44,37 +50,65 @@ class RefreshPlan:
         return self.metrics or self.signals or self.strategies or self.comparisons
 
 
-def last_completed_session(today: date) -> date:
-    """The latest weekday before today: the newest daily bar that can exist."""
-    return np.busday_offset(np.datetime64(today, "D"), -1, roll="forward").astype(date)
-
-
 def history_window_start(today: date) -> date:
     return today - timedelta(days=round(365.25 * settings.REFRESH_HISTORY_YEARS))
 
 
-def _history_requests(symbols: list[str], mode: str, adjust_for: dict[str, str]) -> list[HistoryRequest]:
-    """Full mode takes the whole window; other modes only the days after each symbol's last bar."""
-    today = timezone.now().date()
-    end = last_completed_session(today)
-    window_start = history_window_start(today)
+def date_ranges(*, start: date, end: date, days: int) -> list[tuple[date, date]]:
+    """[start, end] cut into consecutive ranges of at most `days` days.
+
+    With at most one bar a day, a range never holds more bars than the provider returns
+    in one call (Twelve Data's outputsize is at most 5000).
+    """
+    ranges = []
+    while start <= end:
+        stop = min(start + timedelta(days=days - 1), end)
+        ranges.append((start, stop))
+        start = stop + timedelta(days=1)
+    return ranges
+
+
+def _history_requests(symbols: list[str], mode: str, adjust_for: dict[str, str], now: datetime
+                      ) -> list[HistoryRequest]:
+    """Full mode takes the whole window; other modes only the days after each symbol's last bar.
+
+    Requests and the symbols inside them keep the priority order, so that what matters most
+    is fetched first when credits run short.
+    """
+    end = last_closed_session(now=now)
+    window_start = history_window_start(now.date())
     last = {} if mode == RefreshMode.FULL else market_selectors.last_bar_dates(symbols=symbols)
     groups: dict[tuple[date, str], list[str]] = {}
     for symbol in symbols:
         start = last[symbol] + timedelta(days=1) if symbol in last else window_start
         if start <= end:
             groups.setdefault((start, adjust_for.get(symbol, "splits")), []).append(symbol)
-    return [HistoryRequest(symbols=sorted(s), start=start, end=end, adjust=adjust)
-            for (start, adjust), s in sorted(groups.items())]
+    return [HistoryRequest(symbols=group, start=range_start, end=range_end, adjust=adjust)
+            for (start, adjust), group in groups.items()
+            for range_start, range_end in date_ranges(start=start, end=end, days=settings.TWELVEDATA_MAX_OUTPUTSIZE)]
 
 
-def _stale_only(symbols: list[str]) -> tuple[list[str], list[str]]:
-    """Split symbols into (stale, fresh) by the age of their stored quote."""
-    cutoff = timezone.now() - timedelta(seconds=settings.REFRESH_QUOTE_FRESHNESS_SECONDS)
+def _is_fresh(fetched_at: datetime | None, now: datetime) -> bool:
+    """A quote is fresh when young enough, or when the market has not traded since it was fetched."""
+    if fetched_at is None:
+        return False
+    if now - fetched_at < timedelta(seconds=settings.REFRESH_QUOTE_FRESHNESS_SECONDS):
+        return True
+    return not market_opened_between(since=fetched_at, now=now)
+
+
+def _stale_only(symbols: list[str], now: datetime) -> tuple[list[str], list[str]]:
+    """Split symbols into (stale, fresh) by their stored quote and the trading calendar."""
     fetched = market_selectors.quote_fetched_at(symbols=symbols)
-    fresh = [s for s in symbols if s in fetched and fetched[s] >= cutoff]
-    fresh_set = set(fresh)
-    return [s for s in symbols if s not in fresh_set], fresh
+    fresh = {s for s in symbols if _is_fresh(fetched.get(s), now)}
+    return [s for s in symbols if s not in fresh], [s for s in symbols if s in fresh]
+
+
+def by_priority(symbols: list[str]) -> list[str]:
+    """The benchmark first, then by value held across portfolios, largest first, then by name."""
+    exposure = market_selectors.exposure_by_symbol(symbols=symbols)
+    benchmark = settings.BENCHMARK_SYMBOL
+    return sorted(dict.fromkeys(symbols), key=lambda s: (s != benchmark, -exposure.get(s, 0.0), s))
 
 
 def _universe(run: RefreshRun) -> list[str]:
@@ -95,12 +129,14 @@ def _universe(run: RefreshRun) -> list[str]:
 
 def build_plan(run: RefreshRun) -> RefreshPlan:
     """Decide the run's work. Smart mode drops symbols whose quote is still fresh."""
-    symbols = _universe(run)
+    now = timezone.now()
+    symbols = by_priority(_universe(run))
     plan = RefreshPlan(quote_symbols=symbols, apply_rebalancing=run.params.get("apply_rebalancing", False))
     if run.mode == RefreshMode.SMART:
-        plan.quote_symbols, plan.fresh_symbols = _stale_only(symbols)
+        plan.quote_symbols, plan.fresh_symbols = _stale_only(symbols, now)
+    # The benchmark's history includes dividends: the comparison is one of total returns.
     adjust_for = {settings.BENCHMARK_SYMBOL: "all"}
-    plan.history = _history_requests(symbols, run.mode, adjust_for)
+    plan.history = _history_requests(symbols, run.mode, adjust_for, now)
     if run.kind == RefreshKind.PORTFOLIO:
         plan.portfolio_ids = portfolio_selectors.portfolio_ids_for_user(user_id=run.target_user_id)
         plan.metrics = plan.strategies = plan.comparisons = True

@@ -6,7 +6,7 @@ from http import HTTPStatus
 import pytest
 from django.urls import reverse
 
-from market_data.models import Asset, PriceBar, Quote
+from market_data.models import Asset, PriceAnomaly, PriceBar, ProviderUsage, Quote
 
 NOW = datetime(2024, 6, 12, 15, 30, tzinfo=UTC)
 
@@ -38,3 +38,28 @@ def test_price_bar_changelist_drills_down_by_date(admin_client, data):
 
     assert response.status_code == HTTPStatus.OK
     assert "190.5" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_anomalies_are_listed_for_review_and_cannot_be_edited(admin_client):
+    PriceAnomaly.objects.create(symbol="AAPL", kind="large_move", message="Moved +40.0%", value=Decimal("140"),
+                                reference=Decimal("100"), refresh_id="ref_abc", source="twelvedata",
+                                detected_at=NOW)
+    PriceAnomaly.objects.create(symbol="MSFT", kind="non_positive", message="Price 0", value=Decimal("0"),
+                                source="twelvedata", detected_at=NOW)
+
+    response = admin_client.get(reverse("admin:market_data_priceanomaly_changelist"), {"kind": "large_move"})
+
+    assert response.status_code == HTTPStatus.OK
+    assert [row.symbol for row in response.context["cl"].result_list] == ["AAPL"]
+    assert admin_client.get(reverse("admin:market_data_priceanomaly_add")).status_code == HTTPStatus.FORBIDDEN
+
+
+@pytest.mark.django_db
+def test_provider_use_per_day_is_listed(admin_client):
+    ProviderUsage.objects.create(day=date(2024, 6, 11), provider="twelvedata", calls=12, credits=96)
+
+    response = admin_client.get(reverse("admin:market_data_providerusage_changelist"))
+
+    assert response.status_code == HTTPStatus.OK
+    assert "96" in response.content.decode()

@@ -1,9 +1,9 @@
-"""split_batches: provider-sized batches that keep order and lose nothing."""
+"""split_batches and split_batches_to_credits: batches that keep order, lose nothing, stay in budget."""
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market_data.batching import split_batches
+from market_data.batching import split_batches, split_batches_to_credits
 
 symbols = st.lists(st.text(alphabet="ABCDEFGHIJ.", min_size=1, max_size=4), max_size=300)
 
@@ -28,3 +28,27 @@ def test_only_the_last_batch_may_be_short(symbols, size):
 def test_size_below_one_is_refused():
     with pytest.raises(ValueError):
         split_batches(["AAPL"], 0)
+
+
+@given(symbols=symbols, size=st.integers(min_value=1, max_value=130),
+       credits=st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=40))
+def test_batches_sized_to_credits_never_exceed_size_or_credits_and_cover_every_symbol_once(symbols, size, credits):
+    """Minute after minute with varying credits left, as the fetch step spends them."""
+    pending, sent = list(symbols), []
+    for left in credits:
+        batches, pending = split_batches_to_credits(pending, batch_size=size, credits=left)
+
+        assert all(0 < len(batch) <= size for batch in batches)
+        assert sum(len(batch) for batch in batches) <= left
+        sent.extend(symbol for batch in batches for symbol in batch)
+    assert sent + pending == list(dict.fromkeys(symbols))
+    assert len(set(sent)) == len(sent)
+
+
+@given(symbols=st.lists(st.text(min_size=1), unique=True, max_size=300),
+       size=st.integers(min_value=1, max_value=130), credits=st.integers(min_value=0, max_value=400))
+def test_batches_spend_every_credit_they_can(symbols, size, credits):
+    batches, left_over = split_batches_to_credits(symbols, batch_size=size, credits=credits)
+
+    assert sum(len(batch) for batch in batches) == min(credits, len(symbols))
+    assert len(left_over) == max(len(symbols) - credits, 0)

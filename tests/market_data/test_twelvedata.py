@@ -319,3 +319,34 @@ def test_unknown_adjustment_is_refused_without_a_request(client, mocked):
 
 def test_client_repr_hides_the_key(client):
     assert KEY not in repr(client)
+
+
+def test_a_quote_missing_its_price_or_time_is_parsed_for_the_anomaly_screen(client, mocked):
+    no_close = quote_body("AAPL")
+    del no_close["close"]
+    no_time = quote_body("MSFT")
+    del no_time["timestamp"], no_time["datetime"]
+    mocked.get(QUOTE_URL, json={"AAPL": no_close, "MSFT": no_time})
+
+    result = client.fetch_quotes(["AAPL", "MSFT"])
+
+    assert result.errors == {}
+    assert result.items["AAPL"].price is None
+    assert result.items["MSFT"].as_of is None and result.items["MSFT"].price == Decimal("148.85001")
+
+
+def test_a_bar_missing_a_price_is_kept_as_nan_for_the_anomaly_screen(client, mocked):
+    gap = {k: v for k, v in bar("2024-01-03", "2").items() if k != "close"}
+    mocked.get(SERIES_URL, json=series_body("AAPL", [bar("2024-01-02", "1"), gap]))
+
+    history = client.fetch_history(["AAPL"], start=date(2024, 1, 1), end=date(2024, 1, 31)).items["AAPL"]
+
+    assert history.close[0] == 1.0 and np.isnan(history.close[1])
+
+
+def test_credits_left_are_reported_with_the_result(client, mocked):
+    mocked.get(QUOTE_URL, json=quote_body("AAPL"), headers={"api-credits-used": "1", "api-credits-left": "0"})
+    mocked.get(QUOTE_URL, json=quote_body("AAPL"))
+
+    assert client.fetch_quotes(["AAPL"]).credits_left == 0
+    assert client.fetch_quotes(["AAPL"]).credits_left is None

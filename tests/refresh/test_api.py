@@ -121,9 +121,12 @@ def test_identical_active_request_returns_the_same_run(admin_api):
     assert first.status_code == HTTPStatus.ACCEPTED
     assert second.status_code == HTTPStatus.OK
     assert second.json()["refresh_id"] == first.json()["refresh_id"]
+    # Joining an active run starts nothing, so it spends no rate limit; another mode would
+    # start a new run of the same kind and target, which the cooldown refuses.
     other_mode = admin_api.post(f"{BASE}/benchmark", {"mode": "full"}, format="json")
-    assert other_mode.json()["refresh_id"] != first.json()["refresh_id"]
-    assert RefreshRun.objects.count() == 2
+    assert other_mode.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert other_mode.json()["error"]["code"] == "cooldown"
+    assert RefreshRun.objects.count() == 1
 
 
 def test_runs_list_filters(admin_api, run_tasks):

@@ -118,10 +118,10 @@ def test_queued_runs_start_by_priority_and_wait_for_conflicting_scopes(demo, ali
     assert ScopeLease.objects.get().run == high
 
 
-def test_emergency_lane_takes_only_emergencies(demo):
-    make_run("prices", priority="high")
+def test_emergency_lane_takes_only_emergencies(demo, admin):
+    make_run("prices", user=admin, priority="high")
     assert execute_next_refresh(min_priority=RunPriority.EMERGENCY) is None
-    urgent = make_run("benchmark", priority="emergency")
+    urgent = make_run("benchmark", user=admin, priority="emergency")
     assert execute_next_refresh(min_priority=RunPriority.EMERGENCY) == urgent
 
 

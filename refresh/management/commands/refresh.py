@@ -1,12 +1,13 @@
 """manage.py refresh: start a refresh run from the terminal and show its progress.
 
-Exit codes: 0 success, 1 failed, 2 partial, 3 timeout or cancelled, 64 bad arguments.
+Exit codes: 0 success (or skipped), 1 failed, 2 partial, 3 timeout or cancelled, 64 bad arguments.
 """
+import argparse
 import json
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 from tqdm import tqdm
 
 from refresh.api.serializers import run_status_data
@@ -19,6 +20,21 @@ from refresh.services.requests import request_refresh
 EXIT_CODES = {RunStatus.SUCCESS: 0, RunStatus.FAILED: 1, RunStatus.PARTIAL: 2,
               RunStatus.TIMEOUT: 3, RunStatus.CANCELLED: 3}
 USAGE_ERROR = 64
+EPILOG = """output:
+  a progress bar of the run's steps on stderr (none with --json);
+  the final response as JSON on stdout (one line with --json).
+
+exit codes:
+  0   success (or skipped: nothing needed doing)
+  1   failed
+  2   partial: some symbols failed, the rest was saved
+  3   timeout or cancelled
+  64  bad arguments, refused permission or an unknown user; nothing was started
+"""
+
+
+class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Django's option order, with the epilog's lines kept as written."""
 
 
 class ProgressBar:
@@ -29,8 +45,9 @@ class ProgressBar:
                         bar_format="{desc:<28} {bar} {n_fmt}%")
 
     def __call__(self, run):
-        self.bar.set_description_str(run.current_step[:28])
-        self.bar.update(int(run.progress * 100) - self.bar.n)
+        self.bar.set_description_str(run.current_step[:28], refresh=False)
+        self.bar.n = int(run.progress * 100)
+        self.bar.refresh()  # now, not when tqdm's rate limit next allows: each step name shows
 
     def close(self):
         self.bar.close()
@@ -38,6 +55,18 @@ class ProgressBar:
 
 class Command(BaseCommand):
     help = "Start a refresh run (in this process by default, or on the workers with --queue)."
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, epilog=EPILOG, formatter_class=_HelpFormatter,
+                                       **kwargs)
+        argparse_exit = parser.exit
+
+        def exit_with_usage_code(status=0, message=None):
+            # argparse exits 2 on bad arguments, which here means "partial": use 64 (EX_USAGE).
+            argparse_exit(USAGE_ERROR if status else 0, message)
+
+        parser.exit = exit_with_usage_code
+        return parser
 
     def add_arguments(self, parser):
         kind = parser.add_mutually_exclusive_group(required=True)
@@ -74,6 +103,7 @@ class Command(BaseCommand):
                     run = wait_for_run(run=run, listener=bar, poll=0.5)
                 else:
                     run = execute_run_in_process(run=run, listener=bar)
+                bar(run)  # the final state: the workers report it to no listener
             finally:
                 bar.close()
         self.stdout.write(json.dumps(run_status_data(run), indent=None if options["json"] else 2))

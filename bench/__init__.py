@@ -1,0 +1,1 @@
+"""Benchmarks of the refresh engine, the trigger endpoint and the queue: ``python -m bench``."""

@@ -1,0 +1,181 @@
+"""What a full refresh is measured against, on the rows and figures it has just produced.
+
+- The write floor: every row the refresh wrote, written again with one plain ``executemany``
+  per table through the database driver (sqlite3 or psycopg), outside Django.
+- The compute floor: the same figures computed by the same numpy functions on matrices
+  already in memory, for every portfolio at once.
+- The naive baseline: a sample of the same rows saved one by one through the ORM
+  (``update_or_create``, one transaction each), extrapolated to all rows.
+"""
+import sqlite3
+import time
+
+import numpy as np
+import psycopg
+from django.conf import settings
+from django.db import connection, models
+from psycopg.types.json import Jsonb
+
+from market_data.models import Asset, PriceBar, Quote
+from portfolios import selectors
+from portfolios.analytics.allocation import rebalance_trades, tilt_weights
+from portfolios.analytics.benchmark import asset_correlations, compare_to_benchmark
+from portfolios.analytics.performance import HISTORY_DAYS, performance
+from portfolios.analytics.signals import MIN_BARS, trend_momentum
+from portfolios.analytics.valuation import current_weights, portfolio_values
+from portfolios.models import Allocation, BenchmarkComparison, PortfolioMetrics, RebalanceProposal, Signal
+
+# Every table a full refresh writes, with the fields its upsert matches on (None: inserts only).
+WRITTEN = [
+    (Quote, ["asset"]), (PriceBar, ["asset", "date"]), (Signal, ["asset"]), (Allocation, ["strategy", "asset"]),
+    (RebalanceProposal, None), (PortfolioMetrics, ["portfolio"]), (BenchmarkComparison, ["portfolio"]),
+]
+
+
+def _fields(model) -> list[models.Field]:
+    """The concrete fields a write sets: all but an auto-created id."""
+    return [f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
+
+
+def _written_rows(model):
+    """The model's rows the refresh wrote: all of them, except proposals (only the run's own)."""
+    rows = model.objects.order_by()
+    return rows.filter(status="proposed") if model is RebalanceProposal else rows
+
+
+class _Driver:
+    """A plain driver connection to the benchmark database, outside Django."""
+
+    def __init__(self):
+        db = connection.settings_dict
+        self.vendor = connection.vendor
+        if self.vendor == "postgresql":
+            self.conn = psycopg.connect(dbname=db["NAME"], user=db["USER"] or None, password=db["PASSWORD"] or None,
+                                        host=db["HOST"] or None, port=db["PORT"] or None)
+        else:
+            self.conn = sqlite3.connect(db["NAME"], isolation_level=None)
+            self.conn.execute("PRAGMA synchronous=NORMAL")  # as the service runs it
+
+    def placeholder(self, count: int) -> str:
+        return ", ".join(["%s" if self.vendor == "postgresql" else "?"] * count)
+
+    def begin(self):
+        if self.vendor == "sqlite":
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self):
+        self.conn.commit() if self.vendor == "postgresql" else self.conn.execute("COMMIT")
+
+    def close(self):
+        self.conn.close()
+
+
+def _upsert_sql(driver: _Driver, model, conflict: list[str] | None) -> str:
+    fields = _fields(model)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({driver.placeholder(len(fields))})"
+    if conflict is None:
+        return sql
+    keys = [model._meta.get_field(name).column for name in conflict]
+    updates = ", ".join(f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields if f.column not in keys)
+    return f"{sql} ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {updates}"
+
+
+def _driver_rows(driver: _Driver, model) -> list[tuple]:
+    """The rows as the driver returns them (JSON wrapped again for psycopg to send back)."""
+    fields = _fields(model)
+    sql, params = _written_rows(model).values_list(*[f.attname for f in fields]).query.sql_with_params()
+    if driver.vendor == "sqlite":
+        sql = sql.replace("%s", "?")
+    rows = driver.conn.execute(sql, params).fetchall()
+    json_columns = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    if driver.vendor == "postgresql" and json_columns:
+        rows = [tuple(Jsonb(v) if i in json_columns else v for i, v in enumerate(row)) for row in rows]
+    return rows
+
+
+def measure_write_floor() -> dict:
+    """Seconds to write each table's rows with one executemany and commit, through the bare driver."""
+    driver = _Driver()
+    tables = {}
+    try:
+        for model, conflict in WRITTEN:
+            rows = _driver_rows(driver, model)
+            sql = _upsert_sql(driver, model, conflict)
+            last_id = model.objects.order_by("-pk").values_list("pk", flat=True).first() if conflict is None else None
+            began = time.perf_counter()
+            driver.begin()
+            driver.conn.cursor().executemany(sql, rows)
+            driver.commit()
+            tables[model._meta.db_table] = {"rows": len(rows), "seconds": time.perf_counter() - began}
+            if conflict is None:  # undo the duplicate inserts, untimed
+                model.objects.filter(pk__gt=last_id or 0).delete()
+    finally:
+        driver.close()
+    return {"tables": tables, "rows": sum(t["rows"] for t in tables.values()),
+            "seconds": sum(t["seconds"] for t in tables.values())}
+
+
+def measure_compute_floor() -> dict:
+    """Seconds for numpy alone to compute every figure of every portfolio from in-memory matrices."""
+    asset_ids = selectors.held_asset_ids()
+    benchmark_id = Asset.objects.get(symbol=settings.BENCHMARK_SYMBOL).pk
+    price_ids = asset_ids if benchmark_id in asset_ids else [*asset_ids, benchmark_id]
+    dates, closes = selectors.load_recent_close_matrix(asset_ids=price_ids, days=HISTORY_DAYS)
+    bench, closes = closes[price_ids.index(benchmark_id)], closes[:len(asset_ids)]
+    portfolio_ids = selectors.existing_portfolio_ids()
+    quantities, _ = selectors.load_holdings(portfolio_ids=portfolio_ids, asset_ids=asset_ids)
+    _, recent = selectors.load_recent_closes(asset_ids=selectors.active_asset_ids(), count=MIN_BARS)
+    column = dict(zip(selectors.asset_symbols(asset_ids=asset_ids), range(len(asset_ids))))
+    strategies = selectors.strategies_for(portfolio_ids=portfolio_ids)
+    row = {pid: i for i, pid in enumerate(portfolio_ids)}
+    targets, tilts, thresholds = np.zeros_like(quantities), np.zeros(len(portfolio_ids)), np.zeros(len(portfolio_ids))
+    for _, pid, weights, tilt, threshold in strategies:
+        tilts[row[pid]], thresholds[row[pid]] = tilt, threshold
+        for symbol, weight in weights.items():
+            if symbol in column:
+                targets[row[pid], column[symbol]] = weight
+    strengths = selectors.signal_strengths(asset_ids=asset_ids)
+    prices = selectors.load_latest_prices(asset_ids=asset_ids)
+
+    began = time.perf_counter()
+    values = portfolio_values(quantities, closes)
+    performance(values, dates, risk_free_rate=settings.REFRESH_RISK_FREE_RATE)
+    current_weights(quantities, closes[:, -1])
+    compare_to_benchmark(values, bench, dates)
+    asset_correlations(closes, bench)
+    trend_momentum(recent)
+    rebalance_trades(quantities, prices, tilt_weights(targets, strengths, tilts), thresholds)
+    return {"seconds": time.perf_counter() - began, "portfolios": len(portfolio_ids), "assets": len(asset_ids)}
+
+
+def _save_one_by_one(model, conflict: list[str] | None, rows: list[dict]) -> None:
+    for values in rows:
+        if conflict is None:
+            model(**values).save()
+        else:
+            keys = {model._meta.get_field(name).attname for name in conflict}
+            model.objects.update_or_create(**{k: values[k] for k in keys},
+                                           defaults={k: v for k, v in values.items() if k not in keys})
+
+
+def measure_naive_baseline(*, sample: int, bar_sample: int) -> dict:
+    """Row-by-row ORM saves of a sample of each table's rows, extrapolated to every row."""
+    tables = {}
+    for model, conflict in WRITTEN:
+        attnames = [f.attname for f in _fields(model)]
+        total = _written_rows(model).count()
+        rows = list(_written_rows(model).values(*attnames)[:bar_sample if model is PriceBar else sample])
+        if not rows:
+            continue
+        last_id = model.objects.order_by("-pk").values_list("pk", flat=True).first()
+        began = time.perf_counter()
+        _save_one_by_one(model, conflict, rows)
+        seconds = time.perf_counter() - began
+        if conflict is None:
+            model.objects.filter(pk__gt=last_id or 0).delete()
+        tables[model._meta.db_table] = {"rows_sampled": len(rows), "seconds": seconds, "rows": total,
+                                        "estimated_seconds": seconds / len(rows) * total}
+    return {"tables": tables, "estimated_seconds": sum(t["estimated_seconds"] for t in tables.values()),
+            "rows_sampled": sum(t["rows_sampled"] for t in tables.values())}

@@ -1,0 +1,70 @@
+"""Queue latency: from a refresh request to its run starting on a worker, for one broker.
+
+Run as ``python -m bench.queue_latency --runs N`` with Q_BROKER (and REDIS_URL) already in the
+environment: the process requests small prices refreshes one after another while a real
+qcluster (started here, with the same environment) picks them up, and prints JSON.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import django
+
+from bench.processes import ROOT, stop
+
+
+def _wait(run, *, started: bool, timeout: float):
+    """Poll until the run has started (or finished); raise if it takes longer than timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run.refresh_from_db()
+        if (run.started_at if started else run.is_finished):
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run.refresh_id} still {run.status} after {timeout}s")
+        time.sleep(0.005 if started else 0.02)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--log", type=Path, required=True)
+    args = parser.parse_args()
+    django.setup()
+    from django.conf import settings
+    from django.utils import timezone
+    from django_q.brokers import get_broker
+
+    from market_data.selectors import active_symbols
+    from refresh.models import ACTIVE_STATUSES, RefreshRun, RunSource, RunStatus
+    from refresh.services.requests import request_refresh
+
+    # Runs the load test left queued would be picked up first: cancel them and empty the queue.
+    RefreshRun.objects.filter(status__in=ACTIVE_STATUSES).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+    get_broker().purge_queue()
+    symbols = active_symbols()
+    log = open(args.log, "w")
+    worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=os.environ, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    latencies = []
+    try:
+        for i in range(args.runs + 1):  # the first one only waits for the cluster to be up
+            run, _ = request_refresh(kind="prices", requested_by=None, source=RunSource.COMMAND,
+                                     symbols=[symbols[i % len(symbols)]])
+            run = _wait(run, started=True, timeout=120 if i == 0 else 30)
+            if i:
+                latencies.append((run.started_at - run.created_at).total_seconds())
+            _wait(run, started=False, timeout=60)
+    finally:
+        stop(worker)
+        log.close()
+    print(json.dumps({"broker": "redis" if "redis" in settings.Q_CLUSTER else "orm", "runs": len(latencies),
+                      "latencies_s": latencies}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Read API for assets and their prices."""

@@ -1,0 +1,1 @@
+"""Inbound webhooks that trigger refreshes, and outbound notifications of refresh events."""

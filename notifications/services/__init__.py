@@ -1,0 +1,1 @@
+"""Services of the notifications app: receiving webhooks, queueing and sending notifications."""

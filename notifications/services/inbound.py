@@ -1,0 +1,126 @@
+"""Receiving a signed webhook: verify it, map its event to a refresh, start it once per delivery id."""
+import json
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from rest_framework import serializers
+
+from notifications.errors import (
+    EmergencyNotAllowed, InvalidWebhookSignature, MalformedWebhook, UnknownWebhookSource,
+)
+from notifications.models import WebhookDelivery, WebhookEventMapping, WebhookSource
+from notifications.signing import signature_matches, timestamp_is_fresh
+from refresh.models import RefreshKind, RefreshMode, RefreshRun, Role, RunPriority, RunSource
+from refresh.services.requests import parse_priority, request_refresh
+
+logger = logging.getLogger("notifications.inbound")
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class EventRoute:
+    kind: str
+    mode: str
+    priority: int
+
+
+# Used when a source has no mapping of its own for the event type (WebhookEventMapping).
+DEFAULT_EVENT_ROUTES = {
+    "market.event": EventRoute(RefreshKind.PRICES, RefreshMode.SMART, RunPriority.HIGH),
+    "market.close": EventRoute(RefreshKind.ALL, RefreshMode.INCREMENTAL, RunPriority.MEDIUM),
+    "benchmark.update": EventRoute(RefreshKind.BENCHMARK, RefreshMode.INCREMENTAL, RunPriority.MEDIUM),
+    "schedule.override": EventRoute(RefreshKind.ALL, RefreshMode.INCREMENTAL, RunPriority.HIGH),
+    "alert.condition": EventRoute(RefreshKind.PRICES, RefreshMode.INCREMENTAL, RunPriority.HIGH),
+    "alert.critical": EventRoute(RefreshKind.PRICES, RefreshMode.INCREMENTAL, RunPriority.EMERGENCY),
+}
+
+
+class WebhookEventSerializer(serializers.Serializer):
+    """The signed body: a delivery id, an event type and optional refresh options."""
+
+    id = serializers.RegexField(r"^[A-Za-z0-9._:-]{1,100}$", help_text="Unique per delivery; a replay is ignored.")
+    type = serializers.RegexField(r"^[a-z0-9_.-]{1,100}$")
+    priority = serializers.ChoiceField(choices=[p.label for p in RunPriority], required=False)
+    symbols = serializers.ListField(child=serializers.CharField(max_length=20), required=False, max_length=500)
+    data = serializers.DictField(required=False, help_text="Free-form event details, kept with the delivery.")
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    run: RefreshRun | None
+    created: bool
+    replayed: bool
+
+
+def _verified_source(*, source_name: str, timestamp: str, signature: str, body: bytes) -> WebhookSource:
+    source = WebhookSource.objects.filter(name=source_name, is_active=True).first()
+    if source is None:
+        raise UnknownWebhookSource(f"No active webhook source {source_name!r}.")
+    if not timestamp or not signature:
+        raise InvalidWebhookSignature("Missing signature or timestamp header.")
+    if not signature_matches(secret=source.secret, timestamp=timestamp, body=body, given=signature):
+        raise InvalidWebhookSignature("The signature does not match the body and timestamp.")
+    if not timestamp_is_fresh(timestamp=timestamp):
+        raise InvalidWebhookSignature("The timestamp is more than 5 minutes away from now.", code="stale_timestamp")
+    return source
+
+
+def _parsed_event(body: bytes) -> dict:
+    if len(body) > MAX_BODY_BYTES:
+        raise MalformedWebhook(f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedWebhook("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise MalformedWebhook("The body must be a JSON object.")
+    event = WebhookEventSerializer(data=data)
+    if not event.is_valid():
+        field, errors = next(iter(event.errors.items()))
+        raise MalformedWebhook(f"{field}: {errors[0]}")
+    return event.validated_data
+
+
+def event_route(*, source: WebhookSource, event_type: str) -> EventRoute | None:
+    """The source's own mapping for this event type, else the built-in one, else None."""
+    mapping = WebhookEventMapping.objects.filter(source=source, event_type=event_type).first()
+    if mapping is not None:
+        return EventRoute(mapping.kind, mapping.mode, mapping.priority)
+    return DEFAULT_EVENT_ROUTES.get(event_type)
+
+
+def receive_webhook(*, source_name: str, timestamp: str, signature: str, body: bytes) -> WebhookOutcome:
+    """Start the refresh a signed event asks for, as the system; a repeated delivery id finds its run.
+
+    Raises a WebhookRejected (401 signature/age, 400 body, 403 emergency, 404 source) or
+    a refresh error from request_refresh, in every case before anything is written.
+    """
+    source = _verified_source(source_name=source_name, timestamp=timestamp, signature=signature, body=body)
+    event = _parsed_event(body)
+    previous = WebhookDelivery.objects.filter(source=source, delivery_id=event["id"]).select_related("run").first()
+    if previous is not None:
+        return WebhookOutcome(run=previous.run, created=False, replayed=True)
+    route = event_route(source=source, event_type=event["type"])
+    if route is None:
+        raise MalformedWebhook(f"Unknown event type {event['type']!r}.", code="unknown_event_type")
+    priority = parse_priority(event.get("priority")) or route.priority
+    if priority >= RunPriority.EMERGENCY and not source.allow_emergency:
+        raise EmergencyNotAllowed(f"Source {source.name!r} may not ask for emergency priority.")
+    try:
+        with transaction.atomic():
+            # The delivery row comes first: a concurrent replay waits on it and then finds the run.
+            delivery = WebhookDelivery.objects.create(
+                source=source, delivery_id=event["id"], event_type=event["type"], payload=event.get("data", {}))
+            run, created = request_refresh(
+                kind=route.kind, mode=route.mode, priority=priority, symbols=event.get("symbols"),
+                requested_by=None, role=Role.SYSTEM, source=RunSource.WEBHOOK)
+            delivery.run = run
+            delivery.save(update_fields=["run"])
+    except IntegrityError:
+        previous = WebhookDelivery.objects.select_related("run").get(source=source, delivery_id=event["id"])
+        return WebhookOutcome(run=previous.run, created=False, replayed=True)
+    logger.info("webhook %s from %s started %s", event["type"], source.name, run.refresh_id,
+                extra={"event": "webhook_received", "source": source.name, "delivery_id": event["id"],
+                       "event_type": event["type"], "refresh_id": run.refresh_id, "new_run": created})
+    return WebhookOutcome(run=run, created=created, replayed=False)

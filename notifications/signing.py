@@ -1,0 +1,39 @@
+"""HMAC-SHA256 signatures over "<timestamp>.<body>", the same scheme in and out."""
+import hashlib
+import hmac
+import time
+
+from refresh_project.log_redaction import remember_secret
+
+TIMESTAMP_HEADER = "X-Refresh-Timestamp"
+SIGNATURE_HEADER = "X-Refresh-Signature"
+EVENT_HEADER = "X-Refresh-Event"
+DELIVERY_HEADER = "X-Refresh-Delivery"
+MAX_AGE_SECONDS = 300
+
+
+def signature(*, secret: str, timestamp: str, body: bytes) -> str:
+    """The header value: ``sha256=`` and the hex HMAC of ``timestamp.body``."""
+    remember_secret(secret)
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def signed_headers(*, secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """Timestamp and signature headers for a body sent now."""
+    timestamp = str(int(now if now is not None else time.time()))
+    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(secret=secret, timestamp=timestamp, body=body)}
+
+
+def signature_matches(*, secret: str, timestamp: str, body: bytes, given: str) -> bool:
+    """Constant-time comparison, so timing tells an attacker nothing."""
+    return hmac.compare_digest(signature(secret=secret, timestamp=timestamp, body=body), given or "")
+
+
+def timestamp_is_fresh(*, timestamp: str, now: float | None = None) -> bool:
+    """Within five minutes either way: older requests may be captured replays."""
+    try:
+        sent = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    return abs((now if now is not None else time.time()) - sent) <= MAX_AGE_SECONDS

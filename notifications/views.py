@@ -1,0 +1,51 @@
+"""The inbound webhook endpoint: signed by the source, not authenticated as a user."""
+from http import HTTPStatus
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifications.services.inbound import WebhookEventSerializer, receive_webhook
+from notifications.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from refresh.api.schema import ErrorResponseSerializer, RunStatusSerializer
+from refresh.api.views import run_response
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorResponseSerializer, description=description)
+
+
+@extend_schema(
+    tags=["Webhooks"], summary="Start the refresh an external event maps to", auth=[],
+    request=WebhookEventSerializer,
+    parameters=[
+        OpenApiParameter(TIMESTAMP_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+                         description="Unix seconds; refused when more than 5 minutes from now."),
+        OpenApiParameter(SIGNATURE_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+                         description='"sha256=" + hex HMAC-SHA256 of "<timestamp>.<raw body>" with the secret.'),
+    ],
+    responses={
+        202: OpenApiResponse(RunStatusSerializer, description="A run was queued."),
+        200: OpenApiResponse(RunStatusSerializer, description="A replayed delivery id: the original run."),
+        400: _error("malformed_body, unknown_event_type or unknown_symbols; nothing changed."),
+        401: _error("invalid_signature or stale_timestamp; nothing changed."),
+        403: _error("emergency_not_allowed."),
+        404: _error("not_found: no active source of that name."),
+    },
+)
+class WebhookReceiveView(APIView):
+    """POST /webhooks/<source>/: start the refresh the event maps to (202), or find the replayed one (200)."""
+
+    authentication_classes = []  # the HMAC signature is the authentication; no session, so no CSRF
+    permission_classes = [AllowAny]
+
+    def post(self, request, source):
+        outcome = receive_webhook(
+            source_name=source, timestamp=request.headers.get(TIMESTAMP_HEADER, ""),
+            signature=request.headers.get(SIGNATURE_HEADER, ""), body=request.body,
+        )
+        if outcome.run is None:  # replay of a delivery whose run was since deleted
+            return Response({"status": "duplicate", "refresh_id": None}, status=HTTPStatus.OK)
+        return run_response(outcome.run, created=outcome.created)

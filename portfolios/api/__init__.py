@@ -1,0 +1,1 @@
+"""Read API for portfolios and the figures a refresh stores about them."""

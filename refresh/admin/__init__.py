@@ -1,0 +1,2 @@
+"""Admin pages of the refresh app: runs with their buttons and dashboard, and refresh buttons for users."""
+from refresh.admin import runs, users  # noqa: F401  (registering is their side effect)

@@ -1,0 +1,59 @@
+"""The benchmark suite still runs end to end, at a toy scale; timings are never asserted."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench_database() -> tuple[str, str]:
+    """The database this test pass runs on, as `python -m bench` names it, and a PostgreSQL URL
+    for a benchmark database of this test run's own."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return "sqlite", ""
+    login = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    name = f"refresh_bench{os.environ.get('TEST_DB_SUFFIX', '')}"
+    return "postgresql", f"postgres://{login}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+
+
+def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path):
+    database, postgres_url = _bench_database()
+    redis_url = os.environ.get("REDIS_URL", "")
+    report = tmp_path / "BENCHMARKS.md"
+    command = [sys.executable, "-m", "bench", "--scale", "tiny", "--databases", database, "--output", str(report),
+               "--work-dir", str(tmp_path / "work"), "--redis-url", redis_url]
+    if postgres_url:
+        command += ["--postgres-url", postgres_url]
+
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads((tmp_path / "work" / "results.json").read_text())
+    measured = results["databases"][database]
+    for run in ("full_refresh", "full_refresh_cold", "full_refresh_short"):
+        assert measured[run]["status"] == "success", measured[run]["errors"]
+        assert measured[run]["peak_rss_mb"] > 0
+    assert measured["full_refresh_cold"]["items_updated"]["bars"] == measured["seed"]["bars"] > 0
+    assert measured["write_floor"]["tables"]["market_data_pricebar"]["rows"] == measured["seed"]["bars"]
+    assert measured["write_floor"]["tables"]["portfolios_portfoliometrics"]["rows"] == measured["seed"]["users"]
+    assert measured["naive"]["rows_sampled"] > 0
+    assert measured["incremental_prices"]["provider_calls"] == measured["expected_incremental_calls"] == 1
+    assert measured["smart"]["provider_calls"] == 0
+    for endpoint, ok in (("bare", {"200"}), ("trigger", {"200", "202"})):
+        statuses = measured["trigger"][endpoint]["statuses"]
+        assert measured["trigger"][endpoint]["requests"] > 0
+        assert set(statuses) <= ok, statuses  # no errors, no refused or failed requests
+    assert measured["queries_per_request"]["trigger"]["status"] == 202
+    assert measured["queue"]["orm"]["runs"] == 2
+    assert ("redis" in measured["queue"]) == bool(redis_url)
+
+    text = report.read_text()
+    assert "## Machine" in text and "## Targets missed, by how much and why" in text
+    assert "| Trigger p99 ÷ bare p99 | ≤ 2× |" in text
+    assert "| Queue latency, ORM broker" in text

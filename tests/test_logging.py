@@ -1,0 +1,167 @@
+"""Structured JSON logs: request details, runs logged apart by origin, and no key or secret anywhere."""
+import io
+import json
+import logging
+import time
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import responses
+
+from market_data.models import PriceBar
+from notifications.models import WebhookSource
+from notifications.signing import signed_headers
+from refresh.models import RefreshRun, RunStatus
+from refresh.services.schedules import trigger_scheduled_refresh
+
+BASE = "/api/v1/manual/refresh"
+TD_KEY = "td-live-key-8f3a9c2e71b4"
+WEBHOOK_SECRET = "whsec-leak-check-5d1e0b7a93"
+
+
+@pytest.fixture
+def log_output():
+    """What the configured console handler writes (its filters and JSON formatter included)."""
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
+
+
+def records(buffer) -> list[dict]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+
+def test_each_request_is_one_json_record_with_who_what_and_how_long(admin_api, run_tasks, log_output):
+    response = run_tasks(admin_api.post, f"{BASE}/prices?trace=1", {"mode": "smart"}, format="json",
+                         headers={"X-Request-ID": "req-abc.123"})
+
+    assert response["X-Request-ID"] == "req-abc.123"
+    access = [r for r in records(log_output) if r.get("event") == "http_request"]
+    assert len(access) == 1
+    entry = access[0]
+    assert entry["logger"] == "refresh.http" and entry["level"] == "INFO"
+    assert entry["request_id"] == "req-abc.123"
+    assert (entry["method"], entry["endpoint"], entry["status_code"]) == ("POST", f"{BASE}/prices", 202)
+    assert (entry["user"], entry["role"], entry["client_address"]) == ("admin", "admin", "127.0.0.1")
+    assert entry["parameters"] == {"query": {"trace": "1"}, "body": {"mode": "smart"}}
+    assert entry["user_action"] is True
+    assert isinstance(entry["duration_ms"], int)
+    assert entry["time"].endswith("+00:00")
+
+
+def test_records_written_while_serving_a_request_carry_its_id(demo, client, log_output):
+    WebhookSource.objects.create(name="feed", secret=WEBHOOK_SECRET)
+    body = json.dumps({"id": "evt-9", "type": "benchmark.update"}).encode()
+    response = client.post(f"{BASE}/webhooks/feed/", data=body, content_type="application/json",
+                           headers=signed_headers(secret=WEBHOOK_SECRET, body=body))
+
+    received = [r for r in records(log_output) if r.get("event") == "webhook_received"]
+    assert len(received) == 1
+    assert received[0]["request_id"] == response["X-Request-ID"]
+    assert received[0]["refresh_id"] == response.json()["refresh_id"]
+
+
+def test_a_bad_or_missing_request_id_is_replaced(admin_api, log_output):
+    response = admin_api.get(f"{BASE}/runs/", headers={"X-Request-ID": "bad id\nforged: line"})
+    assert len(response["X-Request-ID"]) == 32
+    assert records(log_output)[-1]["request_id"] == response["X-Request-ID"]
+
+
+def test_manual_and_scheduled_runs_go_to_their_own_loggers(admin_api, run_tasks, log_output):
+    run_tasks(admin_api.post, f"{BASE}/benchmark", {}, format="json")
+    run_tasks(trigger_scheduled_refresh, kind="prices", mode="incremental")
+
+    finished = {r["logger"]: r for r in records(log_output) if r.get("event") == "refresh.completed"}
+    assert set(finished) == {"refresh.manual", "refresh.scheduled"}
+    manual, scheduled = finished["refresh.manual"], finished["refresh.scheduled"]
+    assert (manual["kind"], manual["source"], manual["status"]) == ("benchmark", "api", "success")
+    assert (scheduled["kind"], scheduled["source"]) == ("prices", "schedule")
+    assert scheduled["rows_updated"]["prices"] == 11  # data changes, per table
+    assert isinstance(scheduled["duration_ms"], int)
+
+
+def test_errors_are_logged_with_their_stack_trace_redacted(log_output, settings):
+    settings.TWELVEDATA_API_KEY = TD_KEY
+    try:
+        raise RuntimeError(f"GET https://api.twelvedata.com/quote?symbol=AAPL&apikey={TD_KEY} failed")
+    except RuntimeError:
+        logging.getLogger("refresh.execution").exception("refresh run ref_x failed")
+
+    entry = records(log_output)[-1]
+    assert entry["level"] == "ERROR"
+    assert "Traceback" in entry["exc_info"] and "RuntimeError" in entry["exc_info"]
+    assert TD_KEY not in log_output.getvalue()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"api_key": "plain-value-1234567"}, "nothing here"),
+    ({"headers": {"Authorization": "Token 0123456789abcdef0123456789abcdef"}}, "calling"),
+    ({"payload": {"nested": {"webhook_secret": "plain-value-1234567"}}}, "event"),
+    ({}, "url https://x.test/q?apikey=plain-value-1234567&symbol=A"),
+    ({}, "header Authorization: Bearer plain-value-1234567"),
+    ({}, 'body {"client_secret": "plain-value-1234567"}'),
+])
+def test_secret_looking_values_are_redacted(log_output, extra, message):
+    logging.getLogger("refresh.anything").warning(message, extra=extra)
+    written = log_output.getvalue()
+    assert "plain-value-1234567" not in written and "0123456789abcdef0123456789abcdef" not in written
+    assert "[redacted]" in written
+
+
+def _twelvedata(request):
+    """Quotes for every requested symbol; one symbol's error echoes the key, as a careless API might."""
+    query = parse_qs(urlparse(request.url).query)
+    symbols = query["symbol"][0].split(",")
+    if request.url.startswith("https://td.test/time_series"):
+        entries = {s: {"code": 400, "status": "error", "message": "No data is available on the specified dates."}
+                   for s in symbols}
+    else:
+        entries = {}
+        for s in symbols:
+            close = PriceBar.objects.filter(asset__symbol=s).order_by("-date").values_list("close", flat=True)[0]
+            entries[s] = {"symbol": s, "close": str(close), "previous_close": str(close), "open": str(close),
+                          "high": str(close), "low": str(close), "volume": "1000", "datetime": "2026-01-02",
+                          "timestamp": int(time.time()) - 60, "currency": "USD", "is_market_open": False}
+        entries[symbols[0]] = {"code": 400, "status": "error",
+                               "message": f"symbol not found for apikey {TD_KEY}"}
+    body = entries[symbols[0]] if len(symbols) == 1 else entries
+    return 200, {"api-credits-used": str(len(symbols))}, json.dumps(body)
+
+
+def test_a_refresh_with_a_twelve_data_key_and_a_webhook_secret_logs_neither(
+        demo, settings, client, run_tasks, log_output):
+    settings.TWELVEDATA_API_KEY = TD_KEY
+    settings.MARKET_DATA_PROVIDER = "twelvedata"
+    settings.TWELVEDATA_BASE_URL = "https://td.test"
+    WebhookSource.objects.create(name="feed", secret=WEBHOOK_SECRET)
+    # A careless sender even puts the secret in the event it signs.
+    body = json.dumps({"id": "evt-1", "type": "alert.condition",
+                       "data": {"note": f"signed with {WEBHOOK_SECRET}"}}).encode()
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG)
+    try:
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+            api.add_callback(responses.GET, "https://td.test/quote", callback=_twelvedata)
+            api.add_callback(responses.GET, "https://td.test/time_series", callback=_twelvedata)
+            response = run_tasks(client.post, f"{BASE}/webhooks/feed/", data=body, content_type="application/json",
+                                 headers=signed_headers(secret=WEBHOOK_SECRET, body=body))
+            assert api.calls, "the refresh must have called the (replayed) Twelve Data API"
+            assert all(call.request.headers["Authorization"] == f"apikey {TD_KEY}" for call in api.calls)
+    finally:
+        root.setLevel(level)
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+    assert response.status_code == HTTPStatus.ACCEPTED
+    run = RefreshRun.objects.get()
+    assert run.status == RunStatus.PARTIAL and run.provider_calls > 0
+    written = log_output.getvalue()
+    logged = records(log_output)
+    assert any(r.get("refresh_id") == run.refresh_id and r["logger"] == "refresh.manual" for r in logged)
+    assert any(r.get("event") == "http_request" and r["endpoint"] == f"{BASE}/webhooks/feed/" for r in logged)
+    assert TD_KEY not in written
+    assert WEBHOOK_SECRET not in written
