@@ -242,16 +242,17 @@ def markdown(results: dict) -> str:
         "mock provider without latency.",
         "- Full refresh: `all` in `full` mode in a fresh process (peak memory is that process's maximum RSS, "
         "Python and Django included). It fetches the whole history window again; the mock returns the bars "
-        "already seeded, and a bar that comes back unchanged is not rewritten. So it is run a second time "
-        "\"cold\", after deleting every bar, when all of them are inserted; and a third time with "
-        f"{scale['short_years']} year(s) of history, to see whether memory grows with history length.",
+        "already seeded, and a bar that comes back unchanged is not rewritten. It is run again with "
+        f"{scale['short_years']} year(s) of history, to see whether memory grows with history length, and "
+        "once more \"cold\", after deleting every bar, when all of them are inserted.",
         "- Floor, in the same run: every row that refresh wrote (bars, quotes, signals, allocations, proposals, "
         "metrics, comparisons), written again with one plain `executemany` per table through the driver "
         "(sqlite3 / psycopg, no Django), plus the same figures computed by the same numpy functions on matrices "
         "already in memory. Naive baseline: a sample of the same rows saved one by one with the ORM's "
         "`update_or_create` (a transaction each), extrapolated to all rows.",
-        "- Incremental: `prices` and then `all` in `incremental` mode after the mock's prices moved "
-        "(a new minute); smart: `all` in `smart` mode right after.",
+        "- Incremental: `all` and then `prices` in `incremental` mode, each after the mock's prices moved "
+        "(it moves them once a minute), so every quote changed and `all` recalculated every portfolio "
+        "holding one; smart: `all` in `smart` mode right after, when nothing is stale.",
         f"- Trigger under load: gunicorn ({dbs[next(iter(dbs))]['trigger']['workers']} sync workers) on "
         f"127.0.0.1; {scale['clients']} concurrent clients for {scale['load_seconds']:g} s against a bare DRF "
         "endpoint (token authentication and a parsed JSON body, nothing else), then against "

@@ -1,5 +1,6 @@
 """Admin pages: webhook sources with their event mappings and deliveries; subscriptions and the delivery log."""
 from django.contrib import admin, messages
+from django.db import models
 
 from notifications.models import (
     DeliveryStatus, NotificationDelivery, Subscription, WebhookDelivery, WebhookEventMapping, WebhookSource,
@@ -43,6 +44,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "channel", "url", "emails", "event_types", "is_active"]
     list_filter = ["channel", "is_active"]
     search_fields = ["name", "url", "emails"]

@@ -1,10 +1,22 @@
-"""Responses of the read API built from cached data: the X-Cache header and page links."""
+"""Responses of the read API built from cached data: the X-Cache header, page links, error docs."""
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from refresh.api.schema import ErrorResponseSerializer
+
 CACHE_HEADER = "X-Cache"
+CACHE_NOTE = "Served from the data cache when fresh; the X-Cache header says hit or miss."
+
+
+def error(description: str) -> OpenApiResponse:
+    """An error response for the schema: the API's one error shape."""
+    return OpenApiResponse(ErrorResponseSerializer, description=description)
+
+
+PAGE_ERRORS = {400: error("invalid_request: a malformed page number."), 404: error("not_found: past the last page.")}
 
 
 class PageQuerySerializer(serializers.Serializer):

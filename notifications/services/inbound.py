@@ -12,6 +12,7 @@ from notifications.errors import (
 from notifications.models import WebhookDelivery, WebhookEventMapping, WebhookSource
 from notifications.signing import signature_matches, timestamp_is_fresh
 from refresh.models import RefreshKind, RefreshMode, RefreshRun, Role, RunPriority, RunSource
+from refresh.services import access
 from refresh.services.requests import parse_priority, request_refresh
 
 logger = logging.getLogger("notifications.inbound")
@@ -114,7 +115,8 @@ def receive_webhook(*, source_name: str, timestamp: str, signature: str, body: b
                 source=source, delivery_id=event["id"], event_type=event["type"], payload=event.get("data", {}))
             run, created = request_refresh(
                 kind=route.kind, mode=route.mode, priority=priority, symbols=event.get("symbols"),
-                requested_by=None, role=Role.SYSTEM, source=RunSource.WEBHOOK)
+                requested_by=None, role=Role.SYSTEM, source=RunSource.WEBHOOK,
+                grants=frozenset({access.REQUEST_EMERGENCY}) if source.allow_emergency else frozenset())
             delivery.run = run
             delivery.save(update_fields=["run"])
     except IntegrityError:

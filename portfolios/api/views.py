@@ -1,16 +1,16 @@
 """Portfolio read API: the requester's own portfolios (admins and support: everyone's), cached."""
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.exceptions import NotFound
 
-from market_data.api.responses import PageQuerySerializer, cached_response, page_response, requested_page
+from market_data.api.responses import (
+    CACHE_NOTE, PAGE_ERRORS, PageQuerySerializer, cached_response, error, page_response, requested_page,
+)
 from refresh.models import Role
 from refresh.services import access, data_cache
 
 from .serializers import PortfolioDetailSerializer, PortfolioPageSerializer
-
-_CACHE_NOTE = "Served from the data cache when fresh; the X-Cache header says hit or miss."
 
 
 def _owner_filter(user) -> int | None:
@@ -22,17 +22,17 @@ class PortfolioViewSet(viewsets.ViewSet):
     """Portfolios with their holdings and the figures the refresh keeps current."""
 
     @extend_schema(tags=["Portfolios"], summary="Your portfolios (admins and support: everyone's)",
-                   description=_CACHE_NOTE, parameters=[PageQuerySerializer],
-                   responses={200: PortfolioPageSerializer, 404: OpenApiResponse(description="Invalid page.")})
+                   description=CACHE_NOTE, parameters=[PageQuerySerializer],
+                   responses={200: PortfolioPageSerializer, **PAGE_ERRORS})
     def list(self, request):
         page = requested_page(request)
         data, hit = data_cache.fetch(data_cache.portfolio_page_read(owner_id=_owner_filter(request.user), page=page))
         return page_response(request, data=data, page=page, size=data_cache.page_size(), hit=hit)
 
-    @extend_schema(tags=["Portfolios"], summary="One portfolio in full", description=_CACHE_NOTE,
+    @extend_schema(tags=["Portfolios"], summary="One portfolio in full", description=CACHE_NOTE,
                    parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)],
                    responses={200: PortfolioDetailSerializer,
-                              404: OpenApiResponse(description="No such portfolio, or not yours.")})
+                              404: error("not_found: no such portfolio, or not yours.")})
     def retrieve(self, request, pk=None):
         data, hit = data_cache.fetch(data_cache.portfolio_read(int(pk)))
         owner = _owner_filter(request.user)

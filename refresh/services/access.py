@@ -69,11 +69,13 @@ def may_request_kind(*, user, kind: str, target_user_id: int | None) -> bool:
 
 
 def check_refresh_allowed(*, user, kind: str, target_user_id: int | None, mode: str,
-                          requested_priority: int | None, apply_rebalancing: bool) -> None:
+                          requested_priority: int | None, apply_rebalancing: bool,
+                          grants: frozenset[str] = frozenset()) -> None:
     """Raise PermissionDenied unless this requester may start this refresh.
 
     A role's default priority is always allowed; only an explicitly requested high or
-    emergency priority needs its capability.
+    emergency priority needs its capability. ``grants`` are capabilities the trigger itself
+    carries (a webhook source allowed emergency), on top of the requester's.
     """
     if not may_request_kind(user=user, kind=kind, target_user_id=target_user_id):
         if kind == RefreshKind.PORTFOLIO:
@@ -82,7 +84,7 @@ def check_refresh_allowed(*, user, kind: str, target_user_id: int | None, mode: 
     if mode == RefreshMode.FULL and not has_capability(user, USE_FULL_MODE):
         raise PermissionDenied("Your role may not request full mode; use incremental or smart.")
     needed = _PRIORITY_CAPABILITY.get(requested_priority)
-    if needed and not has_capability(user, needed):
+    if needed and needed not in grants and not has_capability(user, needed):
         raise PermissionDenied(f"Your role may not request {RunPriority(requested_priority).label} priority.")
     if apply_rebalancing and not has_capability(user, APPLY_REBALANCING):
         raise PermissionDenied("Your role may not apply rebalancing.")

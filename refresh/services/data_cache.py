@@ -154,14 +154,13 @@ def names_showing(*, portfolio_ids: Iterable[int] | None, symbols: Iterable[str]
     list of everyone's; an asset in its price series and on one page of the asset list.
     """
     size = page_size()
-    names = []
-    if portfolio_ids is None:
+    every_id = portfolio_selectors.existing_portfolio_ids()
+    ids = every_id if portfolio_ids is None else sorted(set(portfolio_ids))
+    if set(ids) >= set(every_id):  # every page of every list: counted, not searched for
         owner_pages, all_pages = portfolio_selectors.portfolio_list_pages(portfolio_ids=None, size=size)
-        names += [portfolio_name(pid) for pid in portfolio_selectors.existing_portfolio_ids()]
     else:
-        ids = sorted(set(portfolio_ids))
         owner_pages, all_pages = portfolio_selectors.portfolio_list_pages(portfolio_ids=ids, size=size)
-        names += [portfolio_name(pid) for pid in ids]
+    names = [portfolio_name(pid) for pid in ids]
     names += [portfolio_page_name(owner_id=owner, page=page)
               for owner, pages in sorted(owner_pages.items()) for page in sorted(pages)]
     names += [portfolio_page_name(owner_id=None, page=page) for page in sorted(all_pages)]

@@ -15,7 +15,7 @@ from refresh.services.events import REFRESH_COMPLETED, REFRESH_FAILED, emit_even
 from refresh.services.scopes import (
     grant_lease, held_scopes, lease_expiry, release_lease, scopes_conflict, serialise_lease_changes,
 )
-from refresh.services.tracking import RunTracker
+from refresh.services.tracking import RunTracker, forget_duration_estimate
 from refresh.steps.fetch import DAY_CREDITS_GONE
 from refresh.steps.flow import run_refresh_steps
 
@@ -78,6 +78,7 @@ def _finish(tracker: RunTracker, status: str) -> RefreshRun:
     run.lease_expires_at = None
     run.save(update_fields=["status", "finished_at", "duration_ms", "progress", "current_step", "items_updated",
                             "errors", "failed_symbols", "estimated_completion", "lease_expires_at"])
+    forget_duration_estimate(kind=run.kind, mode=run.mode)  # the next estimate includes this run
     return run
 
 

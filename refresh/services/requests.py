@@ -16,7 +16,7 @@ from refresh.models import (
 from refresh.services import access, rate_limits
 from refresh.services.dispatch import enqueue_pickup
 from refresh.services.scopes import scope_for
-from refresh.services.tracking import estimate_duration_seconds, record_instant_step
+from refresh.services.tracking import estimate_duration_seconds, record_instant_step, record_instant_steps
 
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-/:]{0,19}$")
 _PRIORITY_BY_NAME = {p.label: p.value for p in RunPriority}
@@ -84,7 +84,7 @@ def _take_over_scheduled(run: RefreshRun, *, requested_by, role: str, source: st
 def request_refresh(*, kind: str, requested_by, source: str, mode: str = RefreshMode.INCREMENTAL,
                     priority=None, target_user_id: int | None = None, symbols=None,
                     apply_rebalancing: bool = False, role: str | None = None,
-                    enqueue: bool = True) -> tuple[RefreshRun, bool]:
+                    grants: frozenset[str] = frozenset(), enqueue: bool = True) -> tuple[RefreshRun, bool]:
     """Record a refresh run and queue it, or return the identical run already active.
 
     Returns ``(run, created)``. Raises InvalidRefreshRequest, TargetNotFound,
@@ -98,7 +98,8 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
     requested_priority = parse_priority(priority)
     priority = requested_priority or access.default_priority(role)
     access.check_refresh_allowed(user=requested_by, kind=kind, target_user_id=target_user_id, mode=mode,
-                                 requested_priority=requested_priority, apply_rebalancing=apply_rebalancing)
+                                 requested_priority=requested_priority, apply_rebalancing=apply_rebalancing,
+                                 grants=grants)
     params = {"symbols": clean_symbols, "apply_rebalancing": bool(apply_rebalancing)}
     key = dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params)
     for _ in range(3):
@@ -116,8 +117,8 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
                 # rolls the new run back.
                 rate_limits.check_rate_limits(user=requested_by, role=role, kind=kind,
                                               target_user_id=target_user_id, source=source)
-                record_instant_step(run=run, position=1, name="Validating request")
-                record_instant_step(run=run, position=2, name="Checking permissions", message=f"role {role}")
+                record_instant_steps(run=run, steps=[("Validating request", ""),
+                                                     ("Checking permissions", f"role {role}")])
                 if enqueue:
                     transaction.on_commit(lambda: enqueue_pickup(emergency=priority >= RunPriority.EMERGENCY))
             return run, True

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
@@ -25,23 +26,45 @@ STEP_WEIGHTS = {
 _PRE_RUN_WEIGHT = 1.0 - sum(STEP_WEIGHTS.values())  # validation and permissions, done at request time
 
 
+def _estimate_key(kind: str, mode: str) -> str:
+    return f"refresh-eta:{kind}:{mode}"
+
+
 def estimate_duration_seconds(*, kind: str, mode: str) -> float:
-    """Median duration of recent finished runs of the same kind and mode, else the setting."""
+    """Median duration of recent finished runs of the same kind and mode, else the setting.
+
+    Cached until the next run of that kind and mode finishes: every request needs it.
+    """
+    cached = cache.get(_estimate_key(kind, mode))
+    if cached is not None:
+        return cached
     recent = list(
         RefreshRun.objects.filter(kind=kind, mode=mode, status__in=[RunStatus.SUCCESS, RunStatus.PARTIAL],
                                   duration_ms__isnull=False)
         .order_by("-finished_at").values_list("duration_ms", flat=True)[:10]
     )
-    if recent:
-        return statistics.median(recent) / 1000
-    return float(settings.REFRESH_DEFAULT_DURATION_SECONDS.get(kind, 30))
+    estimate = statistics.median(recent) / 1000 if recent else float(
+        settings.REFRESH_DEFAULT_DURATION_SECONDS.get(kind, 30))
+    cache.set(_estimate_key(kind, mode), estimate, timeout=600)
+    return estimate
+
+
+def forget_duration_estimate(*, kind: str, mode: str) -> None:
+    cache.delete(_estimate_key(kind, mode))
+
+
+def record_instant_steps(*, run: RefreshRun, steps: list[tuple[str, str]], first_position: int = 1) -> None:
+    """Steps that happened at request time (validation, permission check), in one insert."""
+    now = timezone.now()
+    RefreshStep.objects.bulk_create([
+        RefreshStep(run=run, position=first_position + i, name=name, status=StepStatus.DONE, started_at=now,
+                    finished_at=now, duration_ms=0, message=message)
+        for i, (name, message) in enumerate(steps)
+    ])
 
 
 def record_instant_step(*, run: RefreshRun, position: int, name: str, message: str = "") -> None:
-    """A step that happened at request time (validation, permission check)."""
-    now = timezone.now()
-    RefreshStep.objects.create(run=run, position=position, name=name, status=StepStatus.DONE,
-                               started_at=now, finished_at=now, duration_ms=0, message=message)
+    record_instant_steps(run=run, steps=[(name, message)], first_position=position)
 
 
 class RunTracker:

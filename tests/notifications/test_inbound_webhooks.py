@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -156,9 +156,8 @@ def test_emergency_is_403_for_a_source_not_allowed_it(source, sender, body):
 def test_emergency_from_an_allowed_source_runs_at_emergency(source, sender):
     source.allow_emergency = True
     source.save()
-    # The system role needs the capability too (roles and permissions are the access module's).
-    system, _ = Group.objects.get_or_create(name="system")
-    system.permissions.add(Permission.objects.get(codename="request_emergency"))
+    # The source's allowance is the grant: the system group itself may not request emergency.
+    assert not Group.objects.get(name="system").permissions.filter(codename="request_emergency").exists()
 
     response = sender("market-feed", event(event_type="alert.critical"))
 
