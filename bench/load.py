@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from bench.urls import BARE_PATH
 HOST = "127.0.0.1"
 TRIGGER_PATH = "/api/v1/manual/refresh/portfolio/{user_id}"
 REQUEST_TIMEOUT = 30.0
+_WRITE = re.compile(r'\s*(?:INSERT INTO|UPDATE|DELETE FROM)\s+"?(\w+)"?', re.IGNORECASE)
 
 
 def _user_tokens() -> list[tuple[int, str]]:
@@ -155,6 +157,7 @@ def queries_per_request() -> dict:
     for name, path in (("bare", BARE_PATH), ("trigger", TRIGGER_PATH.format(user_id=user_id))):
         with CaptureQueriesContext(connection) as queries:
             response = client.post(path, data={"mode": "incremental"}, content_type="application/json")
-        writes = [q for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
-        counts[name] = {"statements": len(queries), "writes": len(writes), "status": response.status_code}
+        written = [m.group(1) for q in queries if (m := _WRITE.match(q["sql"]))]
+        counts[name] = {"statements": len(queries), "writes": len(written), "written_tables": written,
+                        "status": response.status_code}
     return counts

@@ -182,10 +182,12 @@ def explanations(results: dict) -> list[str]:
             notes.append(
                 f"**{name}: trigger p99 {trigger['p99_ms'] / bare['p99_ms']:.1f}× the bare endpoint's (target 2×), "
                 f"{trigger['p99_ms'] - 2 * bare['p99_ms']:.0f} ms over.** One trigger request runs "
-                f"{queries.get('trigger', {}).get('statements', '?')} SQL statements "
-                f"({queries.get('trigger', {}).get('writes', '?')} writes: the run, its first steps, the queued "
-                f"task) against the bare endpoint's {queries.get('bare', {}).get('statements', '?')} (the token "
-                f"lookup); under {r['trigger']['clients']} concurrent clients and {r['trigger']['workers']} gunicorn "
+                f"{queries.get('trigger', {}).get('statements', '?')} SQL statements, "
+                f"{queries.get('trigger', {}).get('writes', '?')} of them writes (to "
+                f"{', '.join(queries.get('trigger', {}).get('written_tables', [])) or '?'}), against the bare "
+                f"endpoint's {queries.get('bare', {}).get('statements', '?')} (the token lookup), and it "
+                f"checks the rate limits in the cache; under {r['trigger']['clients']} concurrent clients and "
+                f"{r['trigger']['workers']} gunicorn "
                 f"workers on 2 cores that work, not DRF, sets the latency"
                 + ("; SQLite also lets only one writer commit at a time." if db == "sqlite" else ".")
                 + f" Statuses: trigger {trigger['statuses']}, bare {bare['statuses']}.")

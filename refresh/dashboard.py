@@ -1,13 +1,13 @@
 """Reads behind the admin dashboard: run outcomes, durations, provider credits, price freshness."""
 from datetime import date, datetime, timedelta
 
-import numpy as np
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from market_data.models import Asset, Quote
+from refresh.metrics import nearest_rank
 from refresh.models import ACTIVE_STATUSES, RefreshKind, RefreshRun, RunStatus
 
 # Runs that ran to an outcome; cancelled and skipped runs say nothing about health.
@@ -68,9 +68,9 @@ def duration_percentiles_by_kind(*, days: int = 14, now: datetime | None = None)
     for kind in RefreshKind.values:
         durations = by_kind.get(kind)
         if durations:
-            p50, p95 = np.percentile(np.array(durations, dtype=float), [50, 95])
-            result.append({"kind": kind, "runs": len(durations), "p50_ms": int(round(p50)),
-                           "p95_ms": int(round(p95))})
+            durations.sort()  # nearest rank, as the metrics endpoint reports them
+            result.append({"kind": kind, "runs": len(durations), "p50_ms": nearest_rank(durations, 0.5),
+                           "p95_ms": nearest_rank(durations, 0.95)})
     return result
 
 

@@ -3,6 +3,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from refresh.models import RefreshMode, RefreshRun, RefreshStep, RunPriority, RunStatus
+from refresh.services.tracking import current_eta
 
 
 class RefreshRequestSerializer(serializers.Serializer):
@@ -17,7 +18,8 @@ class RefreshRequestSerializer(serializers.Serializer):
     apply_rebalancing = serializers.BooleanField(default=False, help_text="Strategy only: apply the proposals.")
 
     def validate(self, attrs):
-        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
+        # The browsable API's HTML form posts its CSRF token with the fields.
+        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields) - {"csrfmiddlewaretoken"}
         if unknown:
             raise serializers.ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
         return attrs
@@ -62,8 +64,7 @@ def run_status_data(run: RefreshRun) -> dict:
         return {
             "status": run.status, "refresh_id": run.refresh_id, "kind": run.kind, "mode": run.mode,
             "priority": run.priority_name, "progress": round(run.progress, 4), "current_step": run.current_step,
-            "estimated_completion": dt.to_representation(run.estimated_completion)
-            if run.estimated_completion else None,
+            "estimated_completion": dt.to_representation(current_eta(run)),
         }
     data = {
         "status": run.status, "refresh_id": run.refresh_id, "kind": run.kind, "mode": run.mode,

@@ -9,7 +9,7 @@ _trigger = {"get": "list", "post": "create"}
 urlpatterns = [
     re_path(r"^all/?$", views.AllRefreshViewSet.as_view(_trigger), name="refresh-all"),
     re_path(r"^prices/?$", views.PricesRefreshViewSet.as_view(_trigger), name="refresh-prices"),
-    re_path(r"^portfolio/(?P<target_user_id>[0-9]+)/?$", views.PortfolioRefreshViewSet.as_view(_trigger),
+    re_path(r"^portfolio/(?P<target_user_id>[0-9]{1,18})/?$", views.PortfolioRefreshViewSet.as_view(_trigger),
             name="refresh-portfolio"),
     re_path(r"^strategy/?$", views.StrategyRefreshViewSet.as_view(_trigger), name="refresh-strategy"),
     re_path(r"^benchmark/?$", views.BenchmarkRefreshViewSet.as_view(_trigger), name="refresh-benchmark"),

@@ -94,13 +94,6 @@ def may_view_all_runs(user) -> bool:
     return has_capability(user, VIEW_ALL_RUNS)
 
 
-def can_view_run(*, user, run) -> bool:
-    """Holders of view_all_runs see every run; anyone else the runs they asked for or that target them."""
-    if may_view_all_runs(user):
-        return True
-    return user is not None and (run.requested_by_id == user.pk or run.target_user_id == user.pk)
-
-
 def check_cancel_allowed(*, user, run) -> None:
     """The requester of a run may cancel it; anyone else needs cancel_any_run (admin, system).
 

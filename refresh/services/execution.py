@@ -7,6 +7,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
+from refresh_project.log_redaction import redact_text
 from refresh.errors import RunNotCancellable, RunStopped
 from refresh.models import RefreshRun, RunStatus, ScopeLease
 from refresh.services import access
@@ -15,6 +16,7 @@ from refresh.services.events import REFRESH_COMPLETED, REFRESH_FAILED, emit_even
 from refresh.services.scopes import (
     grant_lease, held_scopes, lease_expiry, release_lease, scopes_conflict, serialise_lease_changes,
 )
+from refresh.services.data_cache import invalidate_everything
 from refresh.services.tracking import RunTracker, forget_duration_estimate
 from refresh.steps.fetch import DAY_CREDITS_GONE
 from refresh.steps.flow import run_refresh_steps
@@ -42,6 +44,7 @@ def claim_next_run(*, min_priority: int = 0, run_id: int | None = None) -> Refre
                 blocked.append(run.scope)
                 continue
             if run_id is not None and run.pk != run_id:
+                blocked.append(run.scope)  # a more urgent run this worker leaves to others still goes first
                 continue
             now = timezone.now()
             claimed = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
@@ -63,7 +66,8 @@ def _final_status(run: RefreshRun) -> str:
     return RunStatus.PARTIAL if out_of_credits or any(run.items_updated.values()) else RunStatus.FAILED
 
 
-def _finish(tracker: RunTracker, status: str) -> RefreshRun:
+def _finish(tracker: RunTracker, status: str) -> bool:
+    """Record the outcome; False when the run was already ended elsewhere (reaped as lost)."""
     run = tracker.run
     with tracker.step("Reporting status", checkpoint=False) as record:
         record.message = status
@@ -76,36 +80,46 @@ def _finish(tracker: RunTracker, status: str) -> RefreshRun:
         status, RunStatus(status).label)
     run.estimated_completion = now
     run.lease_expires_at = None
-    run.save(update_fields=["status", "finished_at", "duration_ms", "progress", "current_step", "items_updated",
-                            "errors", "failed_symbols", "estimated_completion", "lease_expires_at"])
+    fields = ["status", "finished_at", "duration_ms", "progress", "current_step", "items_updated", "errors",
+              "failed_symbols", "estimated_completion", "lease_expires_at"]
+    saved = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
+        **{field: getattr(run, field) for field in fields})
     forget_duration_estimate(kind=run.kind, mode=run.mode)  # the next estimate includes this run
-    return run
+    return bool(saved)
 
 
 def execute_claimed_run(run: RefreshRun, *, claimed_at: float | None = None, listener=None) -> RefreshRun:
     """Run the steps of a run this worker has claimed, and always release its scope."""
     run.refresh_from_db()
     tracker = RunTracker(run, listener=listener)
-    tracker.record_finished_step(
-        "Acquiring lock", started_at=run.started_at, message=f"Holding scope {run.scope}",
-        duration_ms=int((time.monotonic() - claimed_at) * 1000) if claimed_at else 0,
-    )
     status = RunStatus.FAILED
     try:
+        tracker.record_finished_step(
+            "Acquiring lock", started_at=run.started_at, message=f"Holding scope {run.scope}",
+            duration_ms=int((time.monotonic() - claimed_at) * 1000) if claimed_at else 0,
+        )
         run_refresh_steps(tracker)
         status = _final_status(run)
     except RunStopped as stop:
         status = stop.status
         tracker.add_error(stop.reason)
+        if tracker.wrote_data:
+            # Some batches were saved before the stop: no cached figure may outlive them.
+            invalidate_everything()
     except Exception as exc:  # noqa: BLE001 - any failure must end the run, not leave it in progress
         logger.exception("refresh run %s failed", run.refresh_id)
-        tracker.add_error(f"{type(exc).__name__}: {exc}")
+        tracker.add_error(f"Internal error ({type(exc).__name__}): {redact_text(str(exc))[:300]}")
     finally:
         try:
-            run = _finish(tracker, status)
+            finished = _finish(tracker, status)
         finally:
             tracker.close()
             release_lease(run=run)
+    if not finished:
+        logger.warning("refresh run %s was already ended elsewhere (lease lost); result discarded",
+                       run.refresh_id)
+        run.refresh_from_db()
+        return run
     logger.info("refresh run %s finished: %s", run.refresh_id, run.status)
     emit_event(event_type=REFRESH_COMPLETED if run.status in (RunStatus.SUCCESS, RunStatus.PARTIAL)
                else REFRESH_FAILED, payload=run_payload(run))

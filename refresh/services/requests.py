@@ -77,7 +77,7 @@ def _take_over_scheduled(run: RefreshRun, *, requested_by, role: str, source: st
                             message=f"A {source} request took over this scheduled run at priority "
                                     f"{RunPriority(raised).label}.")
         if raised >= RunPriority.EMERGENCY:
-            transaction.on_commit(lambda: enqueue_pickup(emergency=True))
+            transaction.on_commit(lambda: enqueue_pickup(emergency=True), robust=True)
     return run
 
 
@@ -120,7 +120,8 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
                 record_instant_steps(run=run, steps=[("Validating request", ""),
                                                      ("Checking permissions", f"role {role}")])
                 if enqueue:
-                    transaction.on_commit(lambda: enqueue_pickup(emergency=priority >= RunPriority.EMERGENCY))
+                    transaction.on_commit(lambda: enqueue_pickup(emergency=priority >= RunPriority.EMERGENCY),
+                                          robust=True)  # the reaper re-queues if the broker is down
             return run, True
         except IntegrityError:
             existing = RefreshRun.objects.filter(dedup_key=key, status__in=ACTIVE_STATUSES).first()

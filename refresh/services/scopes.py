@@ -15,6 +15,7 @@ Conflicts (symmetric):
 """
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -107,13 +108,19 @@ class LeaseKeeper:
 
     def _beat(self) -> None:
         interval = settings.REFRESH_LEASE_SECONDS / 3
+        held_until = time.monotonic() + settings.REFRESH_LEASE_SECONDS
         try:
             while not self._stopped.wait(interval):
                 try:
                     if not renew_lease(run=self.run):
                         self.lost.set()
                         return
+                    held_until = time.monotonic() + settings.REFRESH_LEASE_SECONDS
                 except Exception:  # noqa: BLE001 - a passing database error must not kill the heartbeat
                     logger.warning("could not renew the lease of %s", self.run.refresh_id, exc_info=True)
+                    connection.close()  # reconnect on the next beat
+                    if time.monotonic() >= held_until:
+                        self.lost.set()  # the lease may have lapsed and been reaped: stop the run
+                        return
         finally:
             connections.close_all()

@@ -45,8 +45,17 @@ def estimate_duration_seconds(*, kind: str, mode: str) -> float:
     )
     estimate = statistics.median(recent) / 1000 if recent else float(
         settings.REFRESH_DEFAULT_DURATION_SECONDS.get(kind, 30))
-    cache.set(_estimate_key(kind, mode), estimate, timeout=600)
+    cache.set(_estimate_key(kind, mode), estimate, timeout=60)  # per process without Redis: keep it short
     return estimate
+
+
+def current_eta(run: RefreshRun):
+    """The run's estimated completion, moved on when waiting has made the stored one pass."""
+    now = timezone.now()
+    if run.estimated_completion and run.estimated_completion > now:
+        return run.estimated_completion
+    remaining = estimate_duration_seconds(kind=run.kind, mode=run.mode) * (1 - run.progress)
+    return now + timedelta(seconds=remaining)
 
 
 def forget_duration_estimate(*, kind: str, mode: str) -> None:
@@ -86,6 +95,7 @@ class RunTracker:
         # caller's atomic block) another connection could not see the lease, so the run
         # renews at its checkpoints instead.
         self.keeper = None if connection.in_atomic_block else LeaseKeeper(run).start()
+        self.wrote_data = False  # set once the run starts saving: a later stop must drop cached figures
 
     def close(self) -> None:
         """Stop the heartbeat; call once the run has finished."""
@@ -138,8 +148,11 @@ class RunTracker:
     def progress_within_step(self, done: int, total: int) -> None:
         """Called between batches: move the bar, renew the lease, stop if asked to."""
         self.checkpoint()
-        fraction = done / total if total else 1.0
-        self._save_progress(self.run.current_step, fraction)
+        self.report_progress(done, total)
+
+    def report_progress(self, done: int, total: int) -> None:
+        """Move the bar without a chance to stop (between writes that belong together)."""
+        self._save_progress(self.run.current_step, done / total if total else 1.0)
 
     def _save_progress(self, step_name: str, fraction: float, force: bool = False) -> None:
         now = time.monotonic()

@@ -15,8 +15,9 @@ from refresh.steps.plan import RefreshPlan, build_plan
 
 def _update_database(tracker: RunTracker, data: FetchedData, provider_name: str, record) -> list[str]:
     """Store quotes and bars; returns the symbols whose figures changed."""
+    tracker.wrote_data = True
     changed = store_quotes(quotes=data.quotes, source=provider_name, fetched_at=timezone.now())
-    tracker.progress_within_step(1, 2)
+    tracker.report_progress(1, 2)  # quotes and bars belong together: no stop in between
     bars = store_history(histories=data.histories)
     history_symbols = [h.symbol for h in data.histories if len(h.dates)]
     tracker.count_items("prices", len(data.quotes))

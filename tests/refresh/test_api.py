@@ -154,3 +154,15 @@ def test_token_authentication(admin, run_tasks):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin).key}")
     assert run_tasks(client.post, f"{BASE}/prices", {}, format="json").status_code == HTTPStatus.ACCEPTED
+
+
+def test_an_out_of_range_user_id_is_404_not_500(admin_api):
+    assert admin_api.get(f"{BASE}/portfolio/99999999999999999999999").status_code == HTTPStatus.NOT_FOUND
+    assert admin_api.post(f"{BASE}/portfolio/99999999999999999999999", {}).status_code == HTTPStatus.NOT_FOUND
+
+
+def test_the_browsable_api_form_with_its_csrf_token_is_accepted(admin, run_tasks):
+    client = APIClient(enforce_csrf_checks=False)
+    client.force_login(admin)
+    response = run_tasks(client.post, f"{BASE}/prices", {"mode": "incremental", "csrfmiddlewaretoken": "x"})
+    assert response.status_code == HTTPStatus.ACCEPTED, response.content

@@ -176,3 +176,61 @@ def test_dedup_is_enforced_by_the_database(demo):
 def test_quotes_are_decimal_and_positive(demo):
     run_now("prices")
     assert all(isinstance(q, Decimal) and q > 0 for q in Quote.objects.values_list("price", flat=True))
+
+
+def test_a_run_in_process_does_not_jump_ahead_of_a_more_urgent_conflicting_run(demo, admin):
+    mine = make_run("prices", user=admin, priority="low")
+    make_run("all", user=admin, priority="emergency")
+    assert claim_next_run(run_id=mine.pk) is None  # "all" conflicts and goes first
+    assert claim_next_run().kind == "all"
+
+
+def test_a_worker_whose_run_was_reaped_does_not_overwrite_the_verdict(demo):
+    run = claim_next_run(run_id=make_run("prices").pk)
+    RefreshRun.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, errors=["worker lost"])
+    ScopeLease.objects.filter(run=run).delete()
+    run = execute_claimed_run(run)
+    assert run.status == RunStatus.FAILED
+    assert run.errors == ["worker lost"]
+
+
+def test_an_unexpected_error_is_recorded_without_its_internals(demo, monkeypatch, settings):
+    settings.TWELVEDATA_API_KEY = "sk-secret-key-123456"
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("connection to db-host failed with key sk-secret-key-123456")
+
+    monkeypatch.setattr("refresh.steps.flow.store_quotes", explode)
+    run = run_now("prices")
+    assert run.status == RunStatus.FAILED
+    assert run.errors[0].startswith("Internal error (RuntimeError)")
+    assert "sk-secret-key-123456" not in run.errors[0]
+
+
+def test_a_stop_after_data_was_saved_drops_every_cached_figure(demo, monkeypatch):
+    from refresh.services import data_cache
+    from refresh.services.tracking import RunTracker
+
+    before = data_cache.generation()
+    monkeypatch.setattr(RunTracker, "checkpoint", lambda self: (
+        _stop_once_written(self)))
+    run = run_now("prices")
+    assert run.status == RunStatus.CANCELLED
+    assert data_cache.generation() == before + 1
+
+
+def _stop_once_written(tracker):
+    from refresh.errors import RunStopped
+
+    if tracker.wrote_data:
+        raise RunStopped(RunStatus.CANCELLED, "Cancelled on request.")
+
+
+def test_queued_runs_never_show_an_estimated_completion_in_the_past(demo):
+    from refresh.api.serializers import run_status_data
+
+    queued = make_run("benchmark")
+    RefreshRun.objects.filter(pk=queued.pk).update(estimated_completion=timezone.now() - timedelta(minutes=5))
+    queued.refresh_from_db()
+    eta = run_status_data(queued)["estimated_completion"]
+    assert eta > timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ")
