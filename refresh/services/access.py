@@ -43,8 +43,11 @@ def role_of(user) -> str:
         return Role.SYSTEM
     if user.is_superuser:
         return Role.ADMIN
-    groups = set(user.groups.filter(name__in=ROLE_GROUPS).values_list("name", flat=True))
-    return next((role for role in ROLE_GROUPS if role in groups), Role.USER)
+    cached = getattr(user, "_refresh_role", None)  # one query per request, like Django's permission cache
+    if cached is None:
+        groups = set(user.groups.filter(name__in=ROLE_GROUPS).values_list("name", flat=True))
+        cached = user._refresh_role = next((role for role in ROLE_GROUPS if role in groups), Role.USER)
+    return cached
 
 
 def default_priority(role: str) -> int:
