@@ -1,16 +1,18 @@
 """The trigger endpoint under load, against a bare DRF endpoint served by the same gunicorn.
 
 Concurrent clients (asyncio, one connection per request as gunicorn's sync workers close
-them) post for a fixed time, first to the bare endpoint, then to the trigger. Each trigger
+them) post for a fixed time to the bare endpoint and to the trigger, taking turns. Each trigger
 request comes from a different user refreshing their own portfolio, so every one is a
 real new run (validated, permission-checked, rate-limited, recorded and queued) rather than
 a deduplicated or refused one. The server listens on 127.0.0.1 only and every phase is
 bounded in time.
 """
 import asyncio
+import cProfile
 import itertools
 import json
 import os
+import pstats
 import re
 import socket
 import subprocess
@@ -23,7 +25,8 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from bench.processes import stop
+
+from bench.processes import ROOT, stop
 from bench.urls import BARE_PATH
 
 HOST = "127.0.0.1"
@@ -111,8 +114,10 @@ async def _load(port: int, requests, *, clients: int, seconds: float) -> list[tu
     return results
 
 
-def _stats(results: list[tuple[int, float]]) -> dict:
-    *results, (_, elapsed) = results
+def _stats(phases: list[list[tuple[int, float]]]) -> dict:
+    """Latency percentiles, throughput and status counts over every phase of one endpoint."""
+    results = [result for phase in phases for result in phase[:-1]]
+    elapsed = sum(phase[-1][1] for phase in phases)
     latencies = np.array([latency for _, latency in results]) * 1000
     statuses = {}
     for status, _ in results:
@@ -123,8 +128,13 @@ def _stats(results: list[tuple[int, float]]) -> dict:
             "max_ms": float(latencies.max()) if len(latencies) else None, "statuses": statuses}
 
 
-def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers: int, log_path: Path) -> dict:
-    """p50/p99 latency and throughput of the bare endpoint, then of the trigger, on one server."""
+def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers: int, log_path: Path,
+                         rounds: int = 2) -> dict:
+    """p50/p99 latency and throughput of the bare endpoint and of the trigger on one server.
+
+    The endpoints take turns (`rounds` phases each, `seconds` in all per endpoint), so a burst
+    of load from elsewhere on the machine falls on both rather than on one.
+    """
     tokens = _user_tokens()
     unused = iter(tokens)  # each trigger request from a user who has not asked yet
     any_user = itertools.cycle(tokens)
@@ -137,27 +147,58 @@ def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers
         for user_id, key in itertools.chain(unused, any_user):  # wraps around only when users run out
             yield TRIGGER_PATH.format(user_id=user_id), key
 
-    results = {"clients": clients, "seconds": seconds, "workers": workers, "users": len(tokens)}
+    requests = {"bare": bare(), "trigger": trigger()}
+    phases = {name: [] for name in requests}
     with gunicorn(workers=workers, log_path=log_path) as port:
-        for name, requests in (("bare", bare()), ("trigger", trigger())):
-            asyncio.run(_load(port, requests, clients=clients, seconds=warmup))
-            results[name] = _stats(asyncio.run(_load(port, requests, clients=clients, seconds=seconds)))
-    return results
+        for source in requests.values():
+            asyncio.run(_load(port, source, clients=clients, seconds=warmup))
+        for _ in range(rounds):
+            for name, source in requests.items():
+                phases[name].append(asyncio.run(_load(port, source, clients=clients, seconds=seconds / rounds)))
+    return {"clients": clients, "seconds": seconds, "rounds": rounds, "workers": workers, "users": len(tokens),
+            **{name: _stats(found) for name, found in phases.items()}}
 
 
-def queries_per_request() -> dict:
-    """SQL statements (and writes among them) of one bare request and one trigger request."""
+def request_costs(*, samples: int) -> dict:
+    """What one bare and one trigger request cost in a single process: SQL statements (and the
+    tables written), CPU time per request over `samples` requests, and where the trigger's time
+    goes (cProfile's cumulative time of this project's functions, profiler overhead included).
+
+    The trigger requests come from the users the load test reaches last, if at all.
+    """
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
-    user_id, key = _user_tokens()[-1]
-    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
-    counts = {}
-    for name, path in (("bare", BARE_PATH), ("trigger", TRIGGER_PATH.format(user_id=user_id))):
-        with CaptureQueriesContext(connection) as queries:
-            response = client.post(path, data={"mode": "incremental"}, content_type="application/json")
-        written = [m.group(1) for q in queries if (m := _WRITE.match(q["sql"]))]
-        counts[name] = {"statements": len(queries), "writes": len(written), "written_tables": written,
-                        "status": response.status_code}
-    return counts
+    users = _user_tokens()[-(2 * samples + 1):]
+    once, timed, profiled = users[:1], users[1:samples + 1], users[samples + 1:]  # cooldowns: one use each
+    paths = {"bare": lambda user_id: BARE_PATH, "trigger": lambda user_id: TRIGGER_PATH.format(user_id=user_id)}
+
+    def post(name, user_id, key):
+        return Client(HTTP_AUTHORIZATION=f"Token {key}").post(
+            paths[name](user_id), data={"mode": "incremental"}, content_type="application/json")
+
+    costs = {}
+    for name in paths:
+        statements = []
+
+        def record(execute, sql, params, many, context, seen=statements):
+            seen.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            status = post(name, *once[0]).status_code
+        written = [m.group(1) for sql in statements if (m := _WRITE.match(sql))]
+        began = time.process_time()
+        for user_id, key in timed:
+            post(name, user_id, key)
+        costs[name] = {"statements": len(statements), "writes": len(written), "written_tables": written,
+                       "status": status, "cpu_ms": (time.process_time() - began) / max(len(timed), 1) * 1000}
+    profiler = cProfile.Profile()
+    for user_id, key in profiled:
+        profiler.runcall(post, "trigger", user_id, key)
+    ours = [(ct, f"{Path(file).relative_to(ROOT)}:{func}") for (file, _, func), (_, _, _, ct, _)
+            in pstats.Stats(profiler).stats.items()
+            if file.startswith(str(ROOT)) and "/.venv/" not in file and "/bench/" not in file]
+    per_request = 1000 / max(len(profiled), 1)
+    costs["trigger"]["profile_ms"] = {where: ct * per_request for ct, where in sorted(ours)[-8:][::-1]}
+    return costs

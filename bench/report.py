@@ -178,17 +178,20 @@ def explanations(results: dict) -> list[str]:
                          f"step holds every fetched history until the database step stores them.")
         trigger, bare = r["trigger"]["trigger"], r["trigger"]["bare"]
         if trigger["p99_ms"] > 2 * bare["p99_ms"]:
-            queries = r.get("queries_per_request", {})
+            costs = r["request_costs"]
+            profile = ", ".join(f"`{where}` {ms:.1f} ms" for where, ms in costs["trigger"]["profile_ms"].items())
             notes.append(
                 f"**{name}: trigger p99 {trigger['p99_ms'] / bare['p99_ms']:.1f}× the bare endpoint's (target 2×), "
-                f"{trigger['p99_ms'] - 2 * bare['p99_ms']:.0f} ms over.** One trigger request runs "
-                f"{queries.get('trigger', {}).get('statements', '?')} SQL statements, "
-                f"{queries.get('trigger', {}).get('writes', '?')} of them writes (to "
-                f"{', '.join(queries.get('trigger', {}).get('written_tables', [])) or '?'}), against the bare "
-                f"endpoint's {queries.get('bare', {}).get('statements', '?')} (the token lookup), and it "
-                f"checks the rate limits in the cache; under {r['trigger']['clients']} concurrent clients and "
-                f"{r['trigger']['workers']} gunicorn "
-                f"workers on 2 cores that work, not DRF, sets the latency"
+                f"{trigger['p99_ms'] - 2 * bare['p99_ms']:.0f} ms over.** With {r['trigger']['clients']} clients on "
+                f"{r['trigger']['workers']} gunicorn workers and 2 cores the server is saturated, so latency follows "
+                f"the CPU each request needs: measured in one process, a bare request takes "
+                f"{costs['bare']['cpu_ms']:.1f} ms and a trigger request {costs['trigger']['cpu_ms']:.1f} ms "
+                f"({costs['trigger']['cpu_ms'] / costs['bare']['cpu_ms']:.1f}×). The trigger runs "
+                f"{costs['trigger']['statements']} SQL statements against the bare endpoint's "
+                f"{costs['bare']['statements']}, {costs['trigger']['writes']} of them writes (to "
+                f"{', '.join(costs['trigger']['written_tables']) or 'nothing'}), and checks the rate limits in the "
+                f"cache. Where its time goes (cProfile, cumulative per request, profiler overhead included): "
+                f"{profile}"
                 + ("; SQLite also lets only one writer commit at a time." if db == "sqlite" else ".")
                 + f" Statuses: trigger {trigger['statuses']}, bare {bare['statuses']}.")
         for broker, limit in (("orm", 1.0), ("redis", 0.2)):
@@ -259,7 +262,8 @@ def markdown(results: dict) -> str:
         f"127.0.0.1; {scale['clients']} concurrent clients for {scale['load_seconds']:g} s against a bare DRF "
         "endpoint (token authentication and a parsed JSON body, nothing else), then against "
         "`POST /api/v1/manual/refresh/portfolio/{own id}`, each request from a different user so every one "
-        "creates and queues a real run. After a warm-up of each.",
+        "creates and queues a real run. After a warm-up of each, the two take turns in two phases each "
+        "(bare, trigger, bare, trigger), so a burst of load from elsewhere hits both.",
         f"- Queue latency: `created_at` to `started_at` of {scale['queue_runs']} small refreshes requested one "
         "after another while a real `qcluster` (2 workers) serves the queue, with the ORM broker and with Redis.",
         "",

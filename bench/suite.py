@@ -65,7 +65,7 @@ def main():
     from django.db import connection
 
     from bench.floors import measure_compute_floor, measure_naive_baseline, measure_write_floor
-    from bench.load import measure_trigger_load, queries_per_request
+    from bench.load import measure_trigger_load, request_costs
     from market_data.models import Asset, PriceBar
     from refresh.services.demo import seed_demo
 
@@ -120,7 +120,7 @@ def main():
     results["smart"] = _timed_run("all", "smart")
 
     section("trigger load")
-    results["queries_per_request"] = queries_per_request()
+    results["request_costs"] = request_costs(samples=min(50, max(1, args.users // 20)))
     results["trigger"] = measure_trigger_load(
         clients=args.clients, seconds=args.load_seconds, warmup=args.warmup_seconds,
         workers=args.gunicorn_workers, log_path=args.logs / f"gunicorn-{connection.vendor}.log")

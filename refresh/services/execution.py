@@ -103,13 +103,13 @@ def execute_claimed_run(run: RefreshRun, *, claimed_at: float | None = None, lis
     except RunStopped as stop:
         status = stop.status
         tracker.add_error(stop.reason)
-        if tracker.wrote_data:
-            # Some batches were saved before the stop: no cached figure may outlive them.
-            invalidate_everything()
     except Exception as exc:  # noqa: BLE001 - any failure must end the run, not leave it in progress
         logger.exception("refresh run %s failed", run.refresh_id)
         tracker.add_error(f"Internal error ({type(exc).__name__}): {redact_text(str(exc))[:300]}")
     finally:
+        if status not in (RunStatus.SUCCESS, RunStatus.PARTIAL) and tracker.wrote_data:
+            # Some batches were saved before the run ended early: no cached figure may outlive them.
+            invalidate_everything()
         try:
             finished = _finish(tracker, status)
         finally:

@@ -45,11 +45,15 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     assert measured["naive"]["rows_sampled"] > 0
     assert measured["incremental_prices"]["provider_calls"] == measured["expected_incremental_calls"] == 1
     assert measured["smart"]["provider_calls"] == 0
-    for endpoint, ok in (("bare", {"200"}), ("trigger", {"200", "202"})):
-        statuses = measured["trigger"][endpoint]["statuses"]
-        assert measured["trigger"][endpoint]["requests"] > 0
-        assert set(statuses) <= ok, statuses  # no errors, no refused or failed requests
-    assert measured["queries_per_request"]["trigger"]["status"] == 202
+    bare, trigger = measured["trigger"]["bare"]["statuses"], measured["trigger"]["trigger"]["statuses"]
+    assert set(bare) == {"200"}, bare
+    # The toy data set has 6 users, so the load test reuses them: deduplicated (200) or cooled
+    # down (429) requests are expected, failures (0) and server errors are not.
+    assert sum(trigger.values()) > 0 and set(trigger) <= {"200", "202", "429"}, trigger
+    costs = measured["request_costs"]
+    assert (costs["bare"]["status"], costs["trigger"]["status"]) == (200, 202)
+    assert "refresh_refreshrun" in costs["trigger"]["written_tables"]
+    assert any("request_refresh" in where for where in costs["trigger"]["profile_ms"])
     assert measured["queue"]["orm"]["runs"] == 2
     assert ("redis" in measured["queue"]) == bool(redis_url)
 
