@@ -11,7 +11,7 @@ from market_data.models import Asset, PriceBar
 from ..analytics.benchmark import asset_correlations, compare_to_benchmark
 from ..analytics.performance import HISTORY_DAYS
 from ..analytics.valuation import portfolio_values
-from ..batches import batched
+from ..batches import portfolio_chunks
 from ..models import BenchmarkComparison
 from ..selectors import asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_close_matrix
 from .storage import float_or_none, upsert
@@ -46,8 +46,7 @@ def recalculate_benchmark_comparisons(
     symbols = asset_symbols(asset_ids=asset_ids)
     calculated_at = timezone.now()
     as_of = dates[-1].item()
-    done = 0
-    for chunk in batched(ids, settings.REFRESH_METRICS_CHUNK):
+    for chunk in portfolio_chunks(ids, on_progress):
         quantities, _ = load_holdings(portfolio_ids=chunk, asset_ids=asset_ids)
         figures = compare_to_benchmark(portfolio_values(quantities, closes), bench, dates)
         held_correlations = _held_correlations(quantities, correlations, symbols)
@@ -61,10 +60,7 @@ def recalculate_benchmark_comparisons(
         ]
         with transaction.atomic():
             upsert(BenchmarkComparison, rows, unique_fields=["portfolio"])
-        done += len(chunk)
-        if on_progress:
-            on_progress(done, len(ids))
-    return done
+    return len(ids)
 
 
 def _held_correlations(quantities: np.ndarray, correlations: np.ndarray, symbols: list[str]) -> list[dict]:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from ..analytics.performance import HISTORY_DAYS, performance
 from ..analytics.valuation import current_weights, portfolio_values
-from ..batches import batched
+from ..batches import portfolio_chunks
 from ..models import PortfolioMetrics
 from ..selectors import asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_close_matrix
 from .storage import float_or_none, to_decimal, upsert
@@ -34,8 +34,7 @@ def recalculate_portfolio_metrics(
     calculated_at = timezone.now()
     as_of = dates[-1].item() if len(dates) else timezone.localdate()
     last_prices = closes[:, -1] if len(dates) else np.full(len(asset_ids), np.nan)
-    done = 0
-    for chunk in batched(ids, settings.REFRESH_METRICS_CHUNK):
+    for chunk in portfolio_chunks(ids, on_progress):
         quantities, costs = load_holdings(portfolio_ids=chunk, asset_ids=asset_ids)
         figures = performance(portfolio_values(quantities, closes), dates,
                               risk_free_rate=settings.REFRESH_RISK_FREE_RATE)
@@ -53,10 +52,7 @@ def recalculate_portfolio_metrics(
         ]
         with transaction.atomic():
             upsert(PortfolioMetrics, rows, unique_fields=["portfolio"])
-        done += len(chunk)
-        if on_progress:
-            on_progress(done, len(ids))
-    return done
+    return len(ids)
 
 
 def _weight_maps(weights: np.ndarray, symbols: list[str]) -> list[dict[str, float]]:

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..analytics.allocation import rebalance_trades, tilt_weights
-from ..batches import batched
+from ..batches import portfolio_chunks
 from ..models import Allocation, ProposalStatus, RebalanceProposal
 from ..selectors import (
     asset_ids_by_symbol, existing_portfolio_ids, held_asset_ids, load_holdings, load_latest_prices,
@@ -34,7 +34,7 @@ def recalculate_strategies(
     """
     ids = existing_portfolio_ids(portfolio_ids=portfolio_ids)
     counts = {"allocations": 0, "proposals": 0, "applied": 0}
-    for done, chunk in _chunks_done(ids):
+    for chunk in portfolio_chunks(ids, on_progress):
         strategies = strategies_for(portfolio_ids=chunk)
         if strategies:
             with transaction.atomic():
@@ -45,17 +45,7 @@ def recalculate_strategies(
                 if apply:
                     counts["applied"] += apply_rebalances(strategy_ids=[s[0] for s in strategies],
                                                           refresh_id=refresh_id)
-        if on_progress:
-            on_progress(done, len(ids))
     return counts
-
-
-def _chunks_done(ids: list[int]):
-    """Chunks of REFRESH_METRICS_CHUNK ids, each with the count done once it is finished."""
-    done = 0
-    for chunk in batched(ids, settings.REFRESH_METRICS_CHUNK):
-        done += len(chunk)
-        yield done, chunk
 
 
 def _rebalance_rows(strategies: list[tuple], *, refresh_id: str) -> tuple[list, list]:
