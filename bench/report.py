@@ -47,6 +47,12 @@ def _queue(r: dict, broker: str) -> dict | None:
     return {"p50": pick(0.5), "p95": pick(0.95), "max": latencies[-1], "runs": len(latencies)}
 
 
+def _process_runs(r: dict) -> dict[int, dict]:
+    """The full refresh by number of worker processes: the default run and the other one."""
+    return {r["processes"]["default"]: r["full_refresh"],
+            r["processes"]["other"]: r["full_refresh_other_processes"]}
+
+
 def rows(results: dict) -> list[Row]:
     """Every line of the results table, in the issue's order."""
     dbs = results["databases"]
@@ -80,7 +86,7 @@ def rows(results: dict) -> list[Row]:
         Row("Naive ÷ full refresh", "≥ 20×",
             each(lambda r: _x(r["naive"]["estimated_seconds"] / r["full_refresh"]["seconds"])),
             check(lambda r: r["naive"]["estimated_seconds"] >= 20 * r["full_refresh"]["seconds"])),
-        Row(f"Full refresh: peak memory (RSS, {scale['years']} years of history)", "< 1024 MB",
+        Row(f"Full refresh: peak memory ({scale['years']} years of history)", "< 1024 MB",
             each(lambda r: f"{r['full_refresh']['peak_rss_mb']:.0f} MB "
                            f"(cold: {r['full_refresh_cold']['peak_rss_mb']:.0f} MB)"),
             check(lambda r: max(r["full_refresh"]["peak_rss_mb"], r["full_refresh_cold"]["peak_rss_mb"]) < 1024)),
@@ -89,6 +95,16 @@ def rows(results: dict) -> list[Row]:
             each(lambda r: f"{_x(memory_ratio(r))} ({r['full_refresh']['peak_rss_mb']:.0f} / "
                            f"{r['full_refresh_short']['peak_rss_mb']:.0f} MB)"),
             check(lambda r: memory_ratio(r) <= MEMORY_GROWTH_ALLOWED)),
+        Row("Portfolio chunks in worker processes: full refresh wall time (\"Recalculating metrics\") "
+            "by REFRESH_PROCESSES", "",
+            each(lambda r: "; ".join(
+                f"{n}: {_s(run['seconds'])} ({_s(run['steps'].get('Recalculating metrics', 0) / 1000)})"
+                + (" (default)" if n == r["processes"]["default"] else "")
+                for n, run in sorted(_process_runs(r).items()))), {}),
+        Row("Provider batches in flight: incremental prices refresh with a provider answering in "
+            f"{scale['provider_latency']:g} s a call, wall time by MARKET_DATA_CONCURRENCY", "",
+            each(lambda r: "; ".join(f"{n}: {_s(run['seconds'])}, {run['provider_calls']} calls"
+                                     for n, run in r["provider_concurrency"].items())), {}),
         Row("Incremental prices refresh of every symbol: provider calls", "ceil(symbols / 120)",
             each(lambda r: f"{r['incremental_prices']['provider_calls']} for {r['symbols']} symbols "
                            f"(expected {r['expected_incremental_calls']})"),
@@ -158,9 +174,8 @@ def explanations(results: dict) -> list[str]:
                 f"{sum(v['rows'] for v in analytics.values())} analytics rows (signals, allocations, proposals, "
                 f"metrics, comparisons) in {sum(v['seconds'] for v in analytics.values()):.2f} s, and computes every "
                 f"figure in {r['compute_floor']['seconds']:.2f} s; the refresh spends most of the difference in "
-                f"\"Recalculating metrics\", which reads prices and holdings back from the database per chunk and "
-                f"writes the analytics rows through the ORM's bulk upsert (model instances and per-value "
-                f"adaptation in Python).")
+                f"\"Recalculating metrics\", which reads prices and holdings back from the database per chunk "
+                f"before writing the analytics rows.")
         naive, full = r["naive"]["estimated_seconds"], r["full_refresh"]["seconds"]
         if naive < 20 * full:
             notes.append(
@@ -245,8 +260,13 @@ def markdown(results: dict) -> str:
         f"- Data: `seed_demo --users {scale['users']} --assets {scale['assets']} --years {scale['years']}` "
         f"({seeded}), "
         "mock provider without latency.",
-        "- Full refresh: `all` in `full` mode in a fresh process (peak memory is that process's maximum RSS, "
-        "Python and Django included). It fetches the whole history window again; the mock returns the bars "
+        "- Full refresh: `all` in `full` mode in a fresh process. Peak memory is that process's maximum RSS, "
+        "Python and Django included, or, while worker processes calculate portfolio chunks, the peak of the "
+        "proportional set size (PSS) summed over the process and its workers, sampled every 20 ms: forked "
+        "workers share most of their parent's pages, which PSS counts once. Portfolio chunks go to "
+        + ", ".join(f"{r['processes']['default']} process(es) on {DATABASES[db]}" for db, r in dbs.items())
+        + " (REFRESH_PROCESSES' default there); the refresh is run once more with "
+        "the other setting to show what worker processes pay. It fetches the whole history window again; the mock returns the bars "
         "already seeded, and a bar that comes back unchanged is not rewritten. It is run again with "
         f"{scale['short_years']} year(s) of history, to see whether memory grows with history length, and "
         "once more \"cold\", after deleting every bar, when all of them are inserted.",
@@ -258,6 +278,9 @@ def markdown(results: dict) -> str:
         "- Incremental: `all` and then `prices` in `incremental` mode, each after the mock's prices moved "
         "(it moves them once a minute), so every quote changed and `all` recalculated every portfolio "
         "holding one; smart: `all` in `smart` mode right after, when nothing is stale.",
+        f"- Provider concurrency: an incremental `prices` refresh with the mock answering each call after "
+        f"{scale['provider_latency']:g} s, with one batch at a time and with {scale['provider_concurrency']} "
+        "in flight, each in a fresh process.",
         f"- Trigger under load: gunicorn ({dbs[next(iter(dbs))]['trigger']['workers']} sync workers) on "
         f"127.0.0.1; {scale['clients']} concurrent clients for {scale['load_seconds']:g} s against a bare DRF "
         "endpoint (token authentication and a parsed JSON body, nothing else), then against "

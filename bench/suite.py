@@ -16,7 +16,7 @@ import django
 from bench.processes import run_json
 
 
-def _timed_run(kind: str, mode: str) -> dict:
+def timed_run(kind: str, mode: str) -> dict:
     from refresh.models import RunSource
     from refresh.services.execution import execute_run_in_process
     from refresh.services.requests import request_refresh
@@ -55,6 +55,8 @@ def main():
     parser.add_argument("--queue-runs", type=int, default=20)
     parser.add_argument("--naive-sample", type=int, default=300)
     parser.add_argument("--naive-bar-sample", type=int, default=2000)
+    parser.add_argument("--provider-latency", type=float, default=0.3)
+    parser.add_argument("--provider-concurrency", type=int, default=4)
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--wait-for-new-prices", action="store_true")
     args = parser.parse_args()
@@ -100,6 +102,13 @@ def main():
     section("full refresh, short history")  # same data, same state: only the history window differs
     results["full_refresh_short"] = run_json(
         "bench.full_refresh", env={"REFRESH_HISTORY_YEARS": str(args.short_years)}, timeout=3600)
+    # Worker processes for portfolio chunks: the same refresh with the other setting, to show what they pay.
+    other = 1 if settings.REFRESH_PROCESSES > 1 else 2
+    section(f"full refresh, {other} process(es)")
+    results["processes"] = {"default": settings.REFRESH_PROCESSES, "other": other}
+    results["full_refresh_other_processes"] = run_json(
+        "bench.full_refresh", env={"REFRESH_HISTORY_YEARS": str(args.years), "REFRESH_PROCESSES": str(other)},
+        timeout=3600)
     section("floors")
     results["write_floor"] = measure_write_floor()
     results["compute_floor"] = measure_compute_floor()
@@ -110,14 +119,20 @@ def main():
     results["full_refresh_cold"] = run_json("bench.full_refresh", env={"REFRESH_HISTORY_YEARS": str(args.years)},
                                             timeout=3600)
 
-    _timed_run("prices", "smart")  # warm-up: a worker pays its first plan's one-off costs once, not per run
+    timed_run("prices", "smart")  # warm-up: a worker pays its first plan's one-off costs once, not per run
     section("incremental")
     for name, kind in (("incremental_all", "all"), ("incremental_prices", "prices")):
         if args.wait_for_new_prices:  # so that every quote has moved since the last refresh
             _wait_for_new_quotes()
-        results[name] = _timed_run(kind, "incremental")
+        results[name] = timed_run(kind, "incremental")
     section("smart")
-    results["smart"] = _timed_run("all", "smart")
+    results["smart"] = timed_run("all", "smart")
+
+    section("provider concurrency")  # a slow provider: batches one at a time, then several at once
+    results["provider_concurrency"] = {
+        str(concurrency): run_json("bench.provider_concurrency", timeout=600, env={
+            "MOCK_PROVIDER_LATENCY": str(args.provider_latency), "MARKET_DATA_CONCURRENCY": str(concurrency)})
+        for concurrency in (1, args.provider_concurrency)}
 
     section("trigger load")
     results["request_costs"] = request_costs(samples=min(50, max(1, args.users // 20)))

@@ -1,8 +1,6 @@
 """Splitting long id lists into fixed-size batches for queries and writes."""
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TypeVar
-
-from django.conf import settings
 
 T = TypeVar("T")
 
@@ -15,15 +13,3 @@ def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     size = max(1, int(size))
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def portfolio_chunks(ids: Sequence[int], on_progress: Callable[[int, int], None] | None = None
-                     ) -> Iterator[Sequence[int]]:
-    """Chunks of REFRESH_METRICS_CHUNK portfolio ids; once the caller is done with a chunk,
-    on_progress(done, total) runs (and may raise to stop before the next one)."""
-    done = 0
-    for chunk in batched(ids, settings.REFRESH_METRICS_CHUNK):
-        yield chunk
-        done += len(chunk)
-        if on_progress:
-            on_progress(done, len(ids))

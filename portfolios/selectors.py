@@ -9,6 +9,7 @@ strings, times in UTC) that the data cache stores as they are.
 """
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -120,6 +121,18 @@ def load_close_matrix(*, asset_ids: Sequence[int], start: date | None = None) ->
     matrix[:, 0] = seed_closes
     matrix[rows, np.searchsorted(axis, days) + 1] = closes
     return axis.astype("datetime64[D]"), _forward_fill(matrix)[:, 1:]
+
+
+@dataclass(frozen=True)
+class HeldPrices:
+    """Held assets and their recent closes, read once and shared by every chunk of portfolios."""
+
+    asset_ids: list[int]
+    symbols: list[str]
+    dates: np.ndarray
+    closes: np.ndarray
+    as_of: date
+    calculated_at: datetime
 
 
 def load_recent_close_matrix(*, asset_ids: Sequence[int], days: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ Nothing here needs to be set to run locally: SQLite, an in-process cache, django
 broker and the mock market-data provider are the defaults. Production sets DATABASE_URL,
 REDIS_URL and TWELVEDATA_API_KEY.
 """
+import os
 from pathlib import Path
 
 import environ
@@ -77,10 +78,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
     }
-else:
-    # Reuse connections between requests and tasks instead of reconnecting each time.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Reuse connections between requests and tasks instead of reconnecting each time (django-q's
+# ORM broker would otherwise reconnect for every task it queues).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------
@@ -183,6 +184,8 @@ MARKET_DATA_CREDITS_PER_MINUTE = env.int("MARKET_DATA_CREDITS_PER_MINUTE", defau
 MARKET_DATA_CREDITS_PER_DAY = env.int("MARKET_DATA_CREDITS_PER_DAY", default=800 if _TWELVEDATA else 0)
 MARKET_DATA_CREDIT_STORE = env("MARKET_DATA_CREDIT_STORE", default="redis" if REDIS_URL else "database")
 MARKET_DATA_CREDIT_WARNING_RATIO = env.float("MARKET_DATA_CREDIT_WARNING_RATIO", default=0.8)
+# Provider batches in flight at once per run, all within the credits above (1: one at a time).
+MARKET_DATA_CONCURRENCY = env.int("MARKET_DATA_CONCURRENCY", default=4)
 # Retries of transient provider failures: exponential backoff with full jitter, bounded.
 MARKET_DATA_RETRY_ATTEMPTS = env.int("MARKET_DATA_RETRY_ATTEMPTS", default=4)
 MARKET_DATA_RETRY_MAX_SECONDS = env.float("MARKET_DATA_RETRY_MAX_SECONDS", default=60.0)
@@ -202,6 +205,13 @@ REFRESH_RISK_FREE_RATE = env.float("REFRESH_RISK_FREE_RATE", default=0.04)
 REFRESH_MAX_WAIT_SECONDS = 60
 REFRESH_LEASE_SECONDS = env.int("REFRESH_LEASE_SECONDS", default=120)
 REFRESH_METRICS_CHUNK = env.int("REFRESH_METRICS_CHUNK", default=2000)
+# Worker processes for portfolio chunks (portfolios/parallel.py). SQLite has one writer at a
+# time, so there they would mostly wait on each other; PostgreSQL takes them in parallel.
+REFRESH_PROCESSES = env.int(
+    "REFRESH_PROCESSES",
+    default=1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else min(4, os.cpu_count() or 1))
+# django-q's workers are daemonic by default, and a daemonic process may not start children.
+Q_CLUSTER["daemonize_workers"] = REFRESH_PROCESSES <= 1
 REFRESH_WRITE_BATCH = env.int("REFRESH_WRITE_BATCH", default=2000)
 # Used for the estimated completion of a kind that has never run yet.
 REFRESH_DEFAULT_DURATION_SECONDS = {"all": 60, "prices": 10, "portfolio": 5, "strategy": 10, "benchmark": 10}

@@ -3,6 +3,7 @@ import io
 import json
 import logging
 import time
+from functools import partial
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlparse
 
@@ -111,8 +112,11 @@ def test_secret_looking_values_are_redacted(log_output, extra, message):
     assert "[redacted]" in written
 
 
-def _twelvedata(request):
-    """Quotes for every requested symbol; one symbol's error echoes the key, as a careless API might."""
+def _twelvedata(closes: dict, request):
+    """Quotes for every requested symbol; one symbol's error echoes the key, as a careless API might.
+
+    Provider calls run in the fetch step's threads, which do not see this test's uncommitted
+    rows, so the closes are read beforehand."""
     query = parse_qs(urlparse(request.url).query)
     symbols = query["symbol"][0].split(",")
     if request.url.startswith("https://td.test/time_series"):
@@ -121,7 +125,7 @@ def _twelvedata(request):
     else:
         entries = {}
         for s in symbols:
-            close = PriceBar.objects.filter(asset__symbol=s).order_by("-date").values_list("close", flat=True)[0]
+            close = closes[s]
             entries[s] = {"symbol": s, "close": str(close), "previous_close": str(close), "open": str(close),
                           "high": str(close), "low": str(close), "volume": "1000", "datetime": "2026-01-02",
                           "timestamp": int(time.time()) - 60, "currency": "USD", "is_market_open": False}
@@ -145,9 +149,13 @@ def test_a_refresh_with_a_twelve_data_key_and_a_webhook_secret_logs_neither(
     root.setLevel(logging.DEBUG)
     logging.getLogger("urllib3").setLevel(logging.DEBUG)
     try:
+        closes = {}
+        for symbol, close in PriceBar.objects.order_by("date").values_list("asset__symbol", "close"):
+            closes[symbol] = close  # the latest wins
+        answer = partial(_twelvedata, closes)
         with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
-            api.add_callback(responses.GET, "https://td.test/quote", callback=_twelvedata)
-            api.add_callback(responses.GET, "https://td.test/time_series", callback=_twelvedata)
+            api.add_callback(responses.GET, "https://td.test/quote", callback=answer)
+            api.add_callback(responses.GET, "https://td.test/time_series", callback=answer)
             response = run_tasks(client.post, f"{BASE}/webhooks/feed/", data=body, content_type="application/json",
                                  headers=signed_headers(secret=WEBHOOK_SECRET, body=body))
             assert api.calls, "the refresh must have called the (replayed) Twelve Data API"

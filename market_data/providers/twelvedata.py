@@ -1,5 +1,6 @@
 """Twelve Data client: one request per batch of quotes or daily history, errors classified."""
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
@@ -21,25 +22,36 @@ logger = logging.getLogger(__name__)
 
 
 class TwelveDataClient(MarketDataProvider):
-    """Talks to Twelve Data over one session; no retries here, `transient` tells the caller when to.
+    """Talks to Twelve Data; no retries here, `transient` tells the caller when to.
 
+    A run sends batches from several threads at once and requests.Session is not thread-safe,
+    so each thread gets a session of its own, which keeps reusing that thread's connections.
     Retries and the credit budget wrap every provider alike (market_data.retries and
-    market_data.credits), so the mock and Twelve Data are driven the same way.
+    market_data.credits), so the mock and Twelve Data are driven the same way. The credit
+    headers are kept as the last answer, from whichever thread, said them.
     """
 
     name = "twelvedata"
 
     def __init__(self, api_key: str, base_url: str, batch_size: int = 120, connect_timeout: float = 5.0,
-                 read_timeout: float = 30.0, session: requests.Session | None = None):
+                 read_timeout: float = 30.0):
         if not api_key:
             raise ValueError("a Twelve Data API key is required")
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.batch_size = batch_size
         self.timeout = (connect_timeout, read_timeout)
-        self.session = session or requests.Session()
+        self._sessions = threading.local()
         self.credits_used_header: int | None = None
         self.credits_left_header: int | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session, made on its first request."""
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        return session
 
     def __repr__(self) -> str:
         return f"TwelveDataClient(base_url={self.base_url!r}, batch_size={self.batch_size})"

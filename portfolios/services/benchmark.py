@@ -1,5 +1,6 @@
 """Recalculating and storing how each portfolio compares with the benchmark."""
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
@@ -11,10 +12,12 @@ from market_data.models import Asset, PriceBar
 from ..analytics.benchmark import asset_correlations, compare_to_benchmark
 from ..analytics.performance import HISTORY_DAYS
 from ..analytics.valuation import portfolio_values
-from ..batches import portfolio_chunks
 from ..models import BenchmarkComparison
-from ..selectors import asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_close_matrix
-from .storage import float_or_none, upsert
+from ..parallel import run_chunks
+from ..selectors import (
+    HeldPrices, asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_close_matrix,
+)
+from .storage import finite_or_none, write_rows
 
 COMPARISON_FIELDS = (
     "benchmark_return_1d", "benchmark_return_1m", "benchmark_return_ytd", "benchmark_return_1y",
@@ -44,23 +47,33 @@ def recalculate_benchmark_comparisons(
     closes = closes[:len(asset_ids)]
     correlations = asset_correlations(closes, bench)
     symbols = asset_symbols(asset_ids=asset_ids)
-    calculated_at = timezone.now()
-    as_of = dates[-1].item()
-    for chunk in portfolio_chunks(ids, on_progress):
-        quantities, _ = load_holdings(portfolio_ids=chunk, asset_ids=asset_ids)
-        figures = compare_to_benchmark(portfolio_values(quantities, closes), bench, dates)
-        held_correlations = _held_correlations(quantities, correlations, symbols)
-        rows = [
-            BenchmarkComparison(
-                portfolio_id=portfolio_id, benchmark_symbol=symbol, as_of=as_of, calculated_at=calculated_at,
-                asset_correlations=held_correlations[i],
-                **{name: float_or_none(figures[name][i]) for name in COMPARISON_FIELDS},
-            )
-            for i, portfolio_id in enumerate(chunk)
-        ]
-        with transaction.atomic():
-            upsert(BenchmarkComparison, rows, unique_fields=["portfolio"])
+    benchmark = _Benchmark(symbol=symbol, asset_ids=asset_ids, symbols=symbols, dates=dates, closes=closes,
+                           bench=bench, correlations=correlations, as_of=dates[-1].item(),
+                           calculated_at=timezone.now())
+    run_chunks(_store_chunk, benchmark, ids, on_progress=on_progress)
     return len(ids)
+
+
+@dataclass(frozen=True)
+class _Benchmark(HeldPrices):
+    """What every chunk shares: the held assets' closes, and the benchmark's beside them."""
+
+    symbol: str
+    bench: np.ndarray
+    correlations: np.ndarray
+
+
+def _store_chunk(benchmark: _Benchmark, chunk: Sequence[int]) -> int:
+    """Compares one chunk of portfolios with the benchmark and stores it in one transaction."""
+    quantities, _ = load_holdings(portfolio_ids=chunk, asset_ids=benchmark.asset_ids)
+    figures = compare_to_benchmark(portfolio_values(quantities, benchmark.closes), benchmark.bench, benchmark.dates)
+    with transaction.atomic():
+        return write_rows(BenchmarkComparison, unique_fields=["portfolio"], columns={
+            "portfolio": chunk,
+            "asset_correlations": _held_correlations(quantities, benchmark.correlations, benchmark.symbols),
+            **{name: finite_or_none(figures[name]) for name in COMPARISON_FIELDS},
+        }, constants={"benchmark_symbol": benchmark.symbol, "as_of": benchmark.as_of,
+                      "calculated_at": benchmark.calculated_at})
 
 
 def _held_correlations(quantities: np.ndarray, correlations: np.ndarray, symbols: list[str]) -> list[dict]:

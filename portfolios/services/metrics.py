@@ -1,5 +1,6 @@
 """Recalculating and storing each portfolio's valuation and performance figures."""
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
@@ -8,10 +9,12 @@ from django.utils import timezone
 
 from ..analytics.performance import HISTORY_DAYS, performance
 from ..analytics.valuation import current_weights, portfolio_values
-from ..batches import portfolio_chunks
 from ..models import PortfolioMetrics
-from ..selectors import asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_close_matrix
-from .storage import float_or_none, to_decimal, upsert
+from ..parallel import run_chunks
+from ..selectors import (
+    HeldPrices, asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_close_matrix,
+)
+from .storage import finite_or_none, rounded, write_rows
 
 PERFORMANCE_FIELDS = ("return_1d", "return_1m", "return_ytd", "return_1y", "volatility", "sharpe", "max_drawdown")
 
@@ -21,9 +24,10 @@ def recalculate_portfolio_metrics(
 ) -> int:
     """Recalculates PortfolioMetrics for the portfolios (all when None); returns how many were stored.
 
-    Prices are read once; holdings are valued in chunks of REFRESH_METRICS_CHUNK portfolios,
-    each stored in its own transaction before on_progress(done, total) runs, so an exception
-    raised there (a cancel or timeout) leaves finished chunks stored and consistent.
+    Prices are read once; holdings are valued in chunks of REFRESH_METRICS_CHUNK portfolios
+    (in worker processes where configured, see portfolios.parallel), each stored in its own
+    transaction before on_progress(done, total) runs, so an exception raised there (a
+    cancel or timeout) leaves finished chunks stored and consistent.
     """
     ids = existing_portfolio_ids(portfolio_ids=portfolio_ids)
     if not ids:
@@ -31,28 +35,33 @@ def recalculate_portfolio_metrics(
     asset_ids = held_asset_ids(portfolio_ids=None if portfolio_ids is None else ids)
     dates, closes = load_recent_close_matrix(asset_ids=asset_ids, days=HISTORY_DAYS)
     symbols = asset_symbols(asset_ids=asset_ids)
-    calculated_at = timezone.now()
     as_of = dates[-1].item() if len(dates) else timezone.localdate()
     last_prices = closes[:, -1] if len(dates) else np.full(len(asset_ids), np.nan)
-    for chunk in portfolio_chunks(ids, on_progress):
-        quantities, costs = load_holdings(portfolio_ids=chunk, asset_ids=asset_ids)
-        figures = performance(portfolio_values(quantities, closes), dates,
-                              risk_free_rate=settings.REFRESH_RISK_FREE_RATE)
-        _, market_values, weights = current_weights(quantities, last_prices)
-        weight_maps = _weight_maps(weights, symbols)
-        rows = [
-            PortfolioMetrics(
-                portfolio_id=portfolio_id, as_of=as_of, calculated_at=calculated_at,
-                market_value=to_decimal(market_values[i], 2), cost=to_decimal(costs[i], 2),
-                unrealised_pnl=to_decimal(market_values[i] - costs[i], 2),
-                weights=weight_maps[i],
-                **{name: float_or_none(figures[name][i]) for name in PERFORMANCE_FIELDS},
-            )
-            for i, portfolio_id in enumerate(chunk)
-        ]
-        with transaction.atomic():
-            upsert(PortfolioMetrics, rows, unique_fields=["portfolio"])
+    prices = _Prices(asset_ids=asset_ids, symbols=symbols, dates=dates, closes=closes, last_prices=last_prices,
+                     as_of=as_of, calculated_at=timezone.now())
+    run_chunks(_store_chunk, prices, ids, on_progress=on_progress)
     return len(ids)
+
+
+@dataclass(frozen=True)
+class _Prices(HeldPrices):
+    """What every chunk shares: the held assets' recent closes and latest prices."""
+
+    last_prices: np.ndarray
+
+
+def _store_chunk(prices: _Prices, chunk: Sequence[int]) -> int:
+    """Values one chunk of portfolios and stores their metrics in one transaction."""
+    quantities, costs = load_holdings(portfolio_ids=chunk, asset_ids=prices.asset_ids)
+    figures = performance(portfolio_values(quantities, prices.closes), prices.dates,
+                          risk_free_rate=settings.REFRESH_RISK_FREE_RATE)
+    _, market_values, weights = current_weights(quantities, prices.last_prices)
+    with transaction.atomic():
+        return write_rows(PortfolioMetrics, unique_fields=["portfolio"], columns={
+            "portfolio": chunk, "market_value": rounded(market_values, 2), "cost": rounded(costs, 2),
+            "unrealised_pnl": rounded(market_values - costs, 2), "weights": _weight_maps(weights, prices.symbols),
+            **{name: finite_or_none(figures[name]) for name in PERFORMANCE_FIELDS},
+        }, constants={"as_of": prices.as_of, "calculated_at": prices.calculated_at})
 
 
 def _weight_maps(weights: np.ndarray, symbols: list[str]) -> list[dict[str, float]]:

@@ -9,7 +9,7 @@ from ..analytics.signals import MIN_BARS, signal_reason, trend_momentum
 from ..batches import batched
 from ..models import Signal
 from ..selectors import active_asset_ids, load_recent_closes
-from .storage import float_or_none, upsert
+from .storage import finite_or_none, write_rows
 
 # Assets per read-calculate-write round; 500 assets of a year's bars is a few MB.
 SIGNAL_BATCH = 500
@@ -26,16 +26,15 @@ def recalculate_signals(*, asset_ids: Sequence[int] | None = None) -> int:
     for batch in batched(ids, SIGNAL_BATCH):
         last_dates, closes = load_recent_closes(asset_ids=batch, count=MIN_BARS)
         figures = trend_momentum(closes)
-        rows = [
-            Signal(
-                asset_id=asset_id, as_of=last_dates[i].item(), calculated_at=calculated_at,
-                action=str(figures["action"][i]), strength=float(figures["strength"][i]),
-                trend=float_or_none(figures["trend"][i]), momentum=float_or_none(figures["momentum"][i]),
-                reason=signal_reason(trend=figures["trend"][i], momentum=figures["momentum"][i]),
-            )
-            for i, asset_id in enumerate(batch)
-            if not np.isnat(last_dates[i])
-        ]
+        found = ~np.isnat(last_dates)
+        trend, momentum = figures["trend"][found], figures["momentum"][found]
         with transaction.atomic():
-            stored += upsert(Signal, rows, unique_fields=["asset"])
+            stored += write_rows(Signal, unique_fields=["asset"], columns={
+                "asset": np.asarray(batch, dtype=np.int64)[found].tolist(),
+                "as_of": last_dates[found].tolist(),
+                "action": figures["action"][found].astype(str).tolist(),
+                "strength": figures["strength"][found].astype(float).tolist(),
+                "trend": finite_or_none(trend), "momentum": finite_or_none(momentum),
+                "reason": [signal_reason(trend=t, momentum=m) for t, m in zip(trend, momentum)],
+            }, constants={"calculated_at": calculated_at})
     return stored

@@ -8,14 +8,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..analytics.allocation import rebalance_trades, tilt_weights
-from ..batches import portfolio_chunks
 from ..models import Allocation, ProposalStatus, RebalanceProposal
+from ..parallel import run_chunks
 from ..selectors import (
     asset_ids_by_symbol, existing_portfolio_ids, held_asset_ids, load_holdings, load_latest_prices,
     signal_strengths, strategies_for,
 )
 from .rebalance import apply_rebalances
-from .storage import to_decimal, upsert
+from .storage import rounded, write_rows
 
 logger = logging.getLogger(__name__)
 
@@ -34,23 +34,28 @@ def recalculate_strategies(
     """
     ids = existing_portfolio_ids(portfolio_ids=portfolio_ids)
     counts = {"allocations": 0, "proposals": 0, "applied": 0}
-    for chunk in portfolio_chunks(ids, on_progress):
-        strategies = strategies_for(portfolio_ids=chunk)
-        if strategies:
-            with transaction.atomic():
-                allocations, proposals = _rebalance_rows(strategies, refresh_id=refresh_id)
-                _store(strategies, allocations, proposals)
-                counts["allocations"] += len(allocations)
-                counts["proposals"] += len(proposals)
-                if apply:
-                    counts["applied"] += apply_rebalances(strategy_ids=[s[0] for s in strategies],
-                                                          refresh_id=refresh_id)
+    for chunk_counts in run_chunks(_rebalance_chunk, (apply, refresh_id), ids, on_progress=on_progress):
+        for name, count in chunk_counts.items():
+            counts[name] += count
     return counts
 
 
-def _rebalance_rows(strategies: list[tuple], *, refresh_id: str) -> tuple[list, list]:
-    """Allocation and RebalanceProposal rows for one chunk of strategies, computed as matrices."""
-    now = timezone.now()
+def _rebalance_chunk(job: tuple[bool, str], chunk: Sequence[int]) -> dict[str, int]:
+    """Re-tilts one chunk of portfolios' strategies in one transaction; returns its counts."""
+    apply, refresh_id = job
+    strategies = strategies_for(portfolio_ids=chunk)
+    if not strategies:
+        return {}
+    with transaction.atomic():
+        allocations, proposals = _rebalance_columns(strategies)
+        _store(strategies, allocations, proposals, now=timezone.now(), refresh_id=refresh_id)
+        applied = apply_rebalances(strategy_ids=[s[0] for s in strategies], refresh_id=refresh_id) if apply else 0
+    return {"allocations": len(allocations["asset"]), "proposals": len(proposals["asset"]), "applied": applied}
+
+
+def _rebalance_columns(strategies: list[tuple]) -> tuple[dict[str, list], dict[str, list]]:
+    """Allocation and RebalanceProposal rows for one chunk of strategies, computed as matrices
+    and returned as columns (field name -> values)."""
     weights = [_target_weights(strategy_id, raw) for strategy_id, _, raw, _, _ in strategies]
     symbol_ids = asset_ids_by_symbol(symbols=sorted({symbol for targets in weights for symbol in targets}))
     portfolio_ids = [row[1] for row in strategies]
@@ -66,19 +71,21 @@ def _rebalance_rows(strategies: list[tuple], *, refresh_id: str) -> tuple[list, 
     tilted = tilt_weights(targets, signal_strengths(asset_ids=asset_ids), np.array([row[3] for row in strategies]))
     trades = rebalance_trades(quantities, prices, tilted, np.array([row[4] for row in strategies]))
 
-    allocations = [
-        Allocation(strategy_id=strategies[i][0], asset_id=asset_ids[c], target_weight=float(targets[i, c]),
-                   tilted_weight=float(tilted[i, c]), current_weight=float(trades["current_weight"][i, c]),
-                   calculated_at=now)
-        for i, c in zip(*np.nonzero((targets != 0) | (quantities != 0)))
-    ]
-    proposals = [
-        RebalanceProposal(strategy_id=strategies[i][0], asset_id=asset_ids[c],
-                          current_weight=float(trades["current_weight"][i, c]), target_weight=float(tilted[i, c]),
-                          quantity=to_decimal(trades["quantity"][i, c], 8), price=to_decimal(prices[c], 6),
-                          value=to_decimal(trades["value"][i, c], 2), created_at=now, refresh_id=refresh_id)
-        for i, c in zip(*np.nonzero(trades["trade"]))
-    ]
+    strategy_ids = np.array([row[0] for row in strategies], dtype=np.int64)
+    asset_array = np.asarray(asset_ids, dtype=np.int64)
+    rows, cols = np.nonzero((targets != 0) | (quantities != 0))
+    allocations = {
+        "strategy": strategy_ids[rows].tolist(), "asset": asset_array[cols].tolist(),
+        "target_weight": targets[rows, cols].tolist(), "tilted_weight": tilted[rows, cols].tolist(),
+        "current_weight": trades["current_weight"][rows, cols].tolist(),
+    }
+    rows, cols = np.nonzero(trades["trade"])
+    proposals = {
+        "strategy": strategy_ids[rows].tolist(), "asset": asset_array[cols].tolist(),
+        "current_weight": trades["current_weight"][rows, cols].tolist(),
+        "target_weight": tilted[rows, cols].tolist(), "quantity": rounded(trades["quantity"][rows, cols], 8),
+        "price": rounded(prices[cols], 6), "value": rounded(trades["value"][rows, cols], 2),
+    }
     return allocations, proposals
 
 
@@ -93,14 +100,14 @@ def _target_weights(strategy_id: int, raw) -> dict[str, float]:
     return targets
 
 
-def _store(strategies: list[tuple], allocations: list[Allocation], proposals: list[RebalanceProposal]) -> None:
+def _store(strategies: list[tuple], allocations: dict[str, list], proposals: dict[str, list], *,
+           now, refresh_id: str) -> None:
     """Replaces the chunk's allocations and open proposals with the freshly calculated ones."""
     strategy_ids = [row[0] for row in strategies]
-    upsert(Allocation, allocations, unique_fields=["strategy", "asset"])
-    kept = {(a.strategy_id, a.asset_id) for a in allocations}
-    stale = [pk for pk, strategy_id, asset_id in Allocation.objects.filter(strategy_id__in=strategy_ids)
-             .values_list("id", "strategy_id", "asset_id") if (strategy_id, asset_id) not in kept]
-    Allocation.objects.filter(pk__in=stale).delete()
+    write_rows(Allocation, columns=allocations, constants={"calculated_at": now}, unique_fields=["strategy", "asset"])
+    # Allocations not rewritten just now (stamped `now`) are for assets no longer targeted or held.
+    Allocation.objects.filter(strategy_id__in=strategy_ids).exclude(calculated_at=now).delete()
     RebalanceProposal.objects.filter(strategy_id__in=strategy_ids, status=ProposalStatus.PROPOSED).update(
         status=ProposalStatus.SUPERSEDED)
-    RebalanceProposal.objects.bulk_create(proposals, batch_size=settings.REFRESH_WRITE_BATCH)
+    write_rows(RebalanceProposal, columns=proposals, constants={
+        "status": ProposalStatus.PROPOSED.value, "created_at": now, "refresh_id": refresh_id, "applied_at": None})

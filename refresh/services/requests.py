@@ -14,7 +14,7 @@ from refresh.models import (
     ACTIVE_STATUSES, RefreshKind, RefreshMode, RefreshRun, RunPriority, RunSource, RunStatus,
 )
 from refresh.services import access, rate_limits
-from refresh.services.dispatch import enqueue_pickup
+from refresh.services.dispatch import enqueue_pickup_on_commit
 from refresh.services.scopes import scope_for
 from refresh.services.tracking import estimate_duration_seconds, record_instant_step, record_instant_steps
 
@@ -34,7 +34,7 @@ def parse_priority(value) -> int | None:
                                 code="invalid_priority")
 
 
-def _validate(*, kind: str, mode: str, target_user_id, symbols, apply_rebalancing) -> list[str]:
+def _validate(*, kind: str, mode: str, target_user_id, symbols, apply_rebalancing, requested_by=None) -> list[str]:
     if kind not in RefreshKind.values:
         raise InvalidRefreshRequest(f"Unknown refresh kind {kind!r}.", code="invalid_kind")
     if mode not in RefreshMode.values:
@@ -42,7 +42,8 @@ def _validate(*, kind: str, mode: str, target_user_id, symbols, apply_rebalancin
     if kind == RefreshKind.PORTFOLIO:
         if target_user_id is None:
             raise InvalidRefreshRequest("A portfolio refresh needs a user id.", code="invalid_user")
-        if not get_user_model().objects.filter(pk=target_user_id).exists():
+        own = requested_by is not None and str(target_user_id) == str(requested_by.pk)  # most requests
+        if not own and not get_user_model().objects.filter(pk=target_user_id).exists():
             raise TargetNotFound(f"No user with id {target_user_id}.")
     if symbols and kind != RefreshKind.PRICES:
         raise InvalidRefreshRequest("Only a prices refresh takes symbols.", code="invalid_symbols")
@@ -77,7 +78,7 @@ def _take_over_scheduled(run: RefreshRun, *, requested_by, role: str, source: st
                             message=f"A {source} request took over this scheduled run at priority "
                                     f"{RunPriority(raised).label}.")
         if raised >= RunPriority.EMERGENCY:
-            transaction.on_commit(lambda: enqueue_pickup(emergency=True), robust=True)
+            enqueue_pickup_on_commit(emergency=True)
     return run
 
 
@@ -93,7 +94,7 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
     if kind != RefreshKind.PORTFOLIO:
         target_user_id = None
     clean_symbols = _validate(kind=kind, mode=mode, target_user_id=target_user_id, symbols=symbols,
-                              apply_rebalancing=apply_rebalancing)
+                              apply_rebalancing=apply_rebalancing, requested_by=requested_by)
     role = role or access.role_of(requested_by)
     requested_priority = parse_priority(priority)
     priority = requested_priority or access.default_priority(role)
@@ -120,8 +121,7 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
                 record_instant_steps(run=run, steps=[("Validating request", ""),
                                                      ("Checking permissions", f"role {role}")])
                 if enqueue:
-                    transaction.on_commit(lambda: enqueue_pickup(emergency=priority >= RunPriority.EMERGENCY),
-                                          robust=True)  # the reaper re-queues if the broker is down
+                    enqueue_pickup_on_commit(emergency=priority >= RunPriority.EMERGENCY)
             return run, True
         except IntegrityError:
             existing = RefreshRun.objects.filter(dedup_key=key, status__in=ACTIVE_STATUSES).first()

@@ -36,7 +36,7 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     results = json.loads((tmp_path / "work" / "results.json").read_text())
     measured = results["databases"][database]
-    for run in ("full_refresh", "full_refresh_cold", "full_refresh_short"):
+    for run in ("full_refresh", "full_refresh_cold", "full_refresh_short", "full_refresh_other_processes"):
         assert measured[run]["status"] == "success", measured[run]["errors"]
         assert measured[run]["peak_rss_mb"] > 0
     assert measured["full_refresh_cold"]["items_updated"]["bars"] == measured["seed"]["bars"] > 0
@@ -45,6 +45,10 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     assert measured["naive"]["rows_sampled"] > 0
     assert measured["incremental_prices"]["provider_calls"] == measured["expected_incremental_calls"] == 1
     assert measured["smart"]["provider_calls"] == 0
+    assert {measured["processes"]["default"], measured["processes"]["other"]} in ({1, 2}, {1, settings.REFRESH_PROCESSES})
+    assert {n: run["concurrency"] for n, run in measured["provider_concurrency"].items()} == {"1": 1, "2": 2}
+    assert all(run["status"] == "success" and run["latency_s"] == 0.05
+               for run in measured["provider_concurrency"].values())
     bare, trigger = measured["trigger"]["bare"]["statuses"], measured["trigger"]["trigger"]["statuses"]
     assert set(bare) == {"200"}, bare
     # The toy data set has 6 users, so the load test reuses them: deduplicated (200) or cooled
@@ -61,3 +65,4 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     assert "## Machine" in text and "## Targets missed, by how much and why" in text
     assert "| Trigger p99 ÷ bare p99 | ≤ 2× |" in text
     assert "| Queue latency, ORM broker" in text
+    assert "by REFRESH_PROCESSES" in text and "by MARKET_DATA_CONCURRENCY" in text

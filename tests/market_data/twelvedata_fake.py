@@ -7,6 +7,7 @@ or one symbol's entry.
 import json
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlparse
@@ -78,3 +79,19 @@ class FakeTwelveData:
     # --- what happened --------------------------------------------------------------
     def symbols_sent(self, path: str = "/quote") -> list[str]:
         return [symbol for call in self.calls if call.path == path for symbol in call.symbols]
+
+
+@contextmanager
+def replayed_twelvedata(settings, *, batch_size: int = 3, credits_per_minute: int, credits_per_day: int = 800,
+                        **more_settings):
+    """Point the service at the fake with the given plan; yields the FakeTwelveData."""
+    settings.MARKET_DATA_PROVIDER = "twelvedata"
+    settings.TWELVEDATA_API_KEY = KEY
+    settings.TWELVEDATA_BASE_URL = BASE
+    settings.TWELVEDATA_BATCH_SIZE = batch_size
+    settings.MARKET_DATA_CREDITS_PER_MINUTE = credits_per_minute
+    settings.MARKET_DATA_CREDITS_PER_DAY = credits_per_day
+    for name, value in more_settings.items():
+        setattr(settings, name, value)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield FakeTwelveData(rsps)

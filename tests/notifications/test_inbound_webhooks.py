@@ -176,7 +176,7 @@ def test_get_is_not_allowed(source, client):
 def test_concurrent_replays_of_one_delivery_start_one_run(monkeypatch):
     seed_demo(users=1, assets=3, years=1)
     WebhookSource.objects.create(name="market-feed", secret=SECRET)
-    monkeypatch.setattr("refresh.services.requests.enqueue_pickup", lambda **kwargs: None)  # queue only
+    monkeypatch.setattr("refresh.services.dispatch.enqueue_pickup", lambda **kwargs: None)  # queue only
 
     def deliver(_):
         try:

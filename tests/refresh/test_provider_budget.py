@@ -113,7 +113,9 @@ def test_two_workers_never_spend_more_than_8_credits_in_any_minute(settings, tim
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         twelvedata = FakeTwelveData(rsps)
         callers = {}
-        twelvedata.on_call = lambda call: callers.setdefault(threading.get_ident(), []).append(call.at)
+        # Provider calls run in each run's own pool of threads, named after the run.
+        twelvedata.on_call = lambda call: callers.setdefault(
+            threading.current_thread().name.rsplit("_", 1)[0], []).append(call.at)
         workers = [threading.Thread(target=worker) for _ in range(2)]
         for thread in workers:
             thread.start()

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import responses
 from django.contrib.auth import get_user_model
 
 from market_data.models import Asset, PriceAnomaly, PriceBar, Quote
@@ -19,7 +18,7 @@ from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
 from refresh.steps.fetch import DAY_CREDITS_GONE
 from tests.market_data.test_twelvedata import error_body, quote_body
-from tests.market_data.twelvedata_fake import BASE, KEY, FakeTwelveData
+from tests.market_data.twelvedata_fake import KEY, replayed_twelvedata
 
 NOW = datetime(2025, 6, 18, 20, 30, tzinfo=UTC)
 SYMBOLS = ["AAPL", "AMZN", "GOOG", "META", "MSFT", "NVDA", "SPY", "TSLA"]
@@ -44,14 +43,14 @@ def market(db, clock):
 
 @pytest.fixture
 def twelvedata(settings, market):
-    settings.MARKET_DATA_PROVIDER = "twelvedata"
-    settings.TWELVEDATA_API_KEY = KEY
-    settings.TWELVEDATA_BASE_URL = BASE
-    settings.TWELVEDATA_BATCH_SIZE = 3
-    settings.MARKET_DATA_CREDITS_PER_MINUTE = 8
-    settings.MARKET_DATA_CREDITS_PER_DAY = 800
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield FakeTwelveData(rsps)
+    with replayed_twelvedata(settings, credits_per_minute=8) as fake:
+        yield fake
+
+
+@pytest.fixture
+def one_call_at_a_time(settings):
+    """For tests that script the provider's answers call by call (concurrency: test_fetch_concurrency)."""
+    settings.MARKET_DATA_CONCURRENCY = 1
 
 
 @pytest.fixture
@@ -103,7 +102,7 @@ def test_server_errors_twice_then_success_are_retried_and_counted(twelvedata):
     assert (run.provider_calls, run.credits_used) == (5, 8)
 
 
-def test_a_rejected_key_fails_the_run_at_once_with_a_clear_message(twelvedata):
+def test_a_rejected_key_fails_the_run_at_once_with_a_clear_message(twelvedata, one_call_at_a_time):
     twelvedata.fail_next((401, error_body(401, f"**apikey** parameter is incorrect or not specified: {KEY}")))
 
     run = refresh()
@@ -115,7 +114,7 @@ def test_a_rejected_key_fails_the_run_at_once_with_a_clear_message(twelvedata):
     assert not Quote.objects.exists()
 
 
-def test_a_server_error_that_lasts_fails_only_its_batch(twelvedata, settings):
+def test_a_server_error_that_lasts_fails_only_its_batch(twelvedata, one_call_at_a_time, settings):
     settings.MARKET_DATA_RETRY_ATTEMPTS = 2
     twelvedata.fail_next((503, "down"), (503, "down"))
 
@@ -127,7 +126,7 @@ def test_a_server_error_that_lasts_fails_only_its_batch(twelvedata, settings):
     assert quoted() == set(SYMBOLS) - set(first_batch)
 
 
-def test_a_per_minute_429_waits_for_the_next_minute_and_finishes(twelvedata):
+def test_a_per_minute_429_waits_for_the_next_minute_and_finishes(twelvedata, one_call_at_a_time):
     twelvedata.fail_next(twelvedata.rate_limited("minute"))
 
     run = refresh()
@@ -138,7 +137,7 @@ def test_a_per_minute_429_waits_for_the_next_minute_and_finishes(twelvedata):
     assert run.provider_calls == 4 and run.credits_used == 8
 
 
-def test_a_per_day_429_stops_the_run_and_every_other_until_midnight(twelvedata, events):
+def test_a_per_day_429_stops_the_run_and_every_other_until_midnight(twelvedata, one_call_at_a_time, events):
     def refuse_the_second_call(call):
         if len(twelvedata.calls) == 1:
             twelvedata.fail_next(twelvedata.rate_limited("day"))
@@ -162,7 +161,8 @@ def test_a_per_day_429_stops_the_run_and_every_other_until_midnight(twelvedata, 
     assert later.status == RunStatus.PARTIAL  # cut short by the day's credits, with the reason
 
 
-def test_a_day_budget_used_up_fetches_the_most_held_first_and_ends_partial(twelvedata, settings, events):
+def test_a_day_budget_used_up_fetches_the_most_held_first_and_ends_partial(twelvedata, one_call_at_a_time,
+                                                                           settings, events):
     settings.MARKET_DATA_CREDITS_PER_DAY = 5
     owner = get_user_model().objects.create(username="holder")
     portfolio = Portfolio.objects.create(owner=owner, name="p")
@@ -189,7 +189,7 @@ def test_the_minute_budget_spreads_a_refresh_over_minutes(twelvedata, settings):
     assert quoted() == set(SYMBOLS)
 
 
-def test_a_provider_saying_no_credits_are_left_closes_the_minute(twelvedata):
+def test_a_provider_saying_no_credits_are_left_closes_the_minute(twelvedata, one_call_at_a_time):
     twelvedata.headers = {"api-credits-left": "0"}
 
     run = refresh()

@@ -24,7 +24,7 @@ BASE = "/api/v1/manual/refresh"
 @pytest.fixture
 def alice(transactional_db, monkeypatch):
     """A plain user; requests are committed for real, but nothing is executed."""
-    monkeypatch.setattr("refresh.services.requests.enqueue_pickup", lambda **kwargs: None)
+    monkeypatch.setattr("refresh.services.dispatch.enqueue_pickup", lambda **kwargs: None)
     return get_user_model().objects.create_user(username="alice")
 
 
