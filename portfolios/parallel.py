@@ -84,6 +84,7 @@ def run_chunks(work: Callable[[Context, Sequence[int]], Any], context: Context, 
         for chunk in chunks:
             finished(len(chunk), work(context, chunk))
         return results
+    logger.info("calculating %s portfolios in %s chunks in %s worker processes", len(ids), len(chunks), processes)
     # A database connection must never be used on both sides of a fork: close ours (the
     # caller holds no transaction, checked above) and let each side open its own.
     connections.close_all()
