@@ -103,6 +103,7 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
                                  grants=grants)
     params = {"symbols": clean_symbols, "apply_rebalancing": bool(apply_rebalancing)}
     key = dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params)
+    expected_seconds = estimate_duration_seconds(kind=kind, mode=mode)  # before the write lock is taken
     for _ in range(3):
         try:
             with transaction.atomic():
@@ -110,8 +111,7 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
                     kind=kind, mode=mode, priority=priority, requested_by=requested_by, requested_role=role,
                     source=source, target_user_id=target_user_id, params=params, dedup_key=key,
                     scope=scope_for(kind=kind, target_user_id=target_user_id),
-                    estimated_completion=timezone.now()
-                    + timedelta(seconds=estimate_duration_seconds(kind=kind, mode=mode)),
+                    estimated_completion=timezone.now() + timedelta(seconds=expected_seconds),
                 )
                 # Limits are checked once the insert has passed the dedup index: an identical
                 # request for an active run gets that run and spends nothing, and a refusal

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 # Headless as root, and quiet: no calls home, no updates, nothing but the page's own requests.
@@ -76,6 +77,9 @@ def browser_page(live_server, monkeypatch):
         finally:
             context.close()
             browser.close()
+            # ORM calls made while Playwright drove the page ran on a connection of their own
+            # context; close it, or it outlives the test and blocks dropping the test database.
+            connections.close_all()
     assert watch.outside_requests == [], "the page must not load anything from outside the server"
     assert watch.errors == [], "the page logged JavaScript errors"
     assert watch.failed_responses == [], "the page requested something the server could not answer"
