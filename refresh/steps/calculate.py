@@ -25,6 +25,20 @@ def recalculate(*, tracker: RunTracker, plan: RefreshPlan, changed_symbols: list
     Strategies go before metrics, so figures reflect any rebalancing just applied.
     """
     portfolio_ids = portfolios_to_recalculate(plan=plan, changed_symbols=changed_symbols)
+    with portfolio_selectors.shared_price_reads():
+        counts = _calculate(tracker=tracker, plan=plan, changed_symbols=changed_symbols, portfolio_ids=portfolio_ids)
+    record.counts = counts
+    tracker.count_items("portfolios", counts.get("portfolios", counts.get("comparisons", 0)))
+    tracker.count_items("metrics", counts.get("portfolios", 0) + counts.get("comparisons", 0)
+                        + counts.get("signals", 0) + counts.get("strategy_allocations", 0))
+    if counts.get("strategy_applied"):
+        tracker.count_items("rebalanced", counts["strategy_applied"])
+    return portfolio_ids
+
+
+def _calculate(*, tracker: RunTracker, plan: RefreshPlan, changed_symbols: list[str],
+               portfolio_ids: list[int] | None) -> dict[str, int]:
+    """Each calculation the plan asks for; returns what each stored."""
     nothing_changed = portfolio_ids == [] and plan.only_changed
     counts = {}
     if plan.signals and not nothing_changed:
@@ -43,10 +57,4 @@ def recalculate(*, tracker: RunTracker, plan: RefreshPlan, changed_symbols: list
         if comparison_ids != []:
             counts["comparisons"] = recalculate_benchmark_comparisons(
                 portfolio_ids=comparison_ids, on_progress=tracker.progress_within_step)
-    record.counts = counts
-    tracker.count_items("portfolios", counts.get("portfolios", counts.get("comparisons", 0)))
-    tracker.count_items("metrics", counts.get("portfolios", 0) + counts.get("comparisons", 0)
-                        + counts.get("signals", 0) + counts.get("strategy_allocations", 0))
-    if counts.get("strategy_applied"):
-        tracker.count_items("rebalanced", counts["strategy_applied"])
-    return portfolio_ids
+    return counts

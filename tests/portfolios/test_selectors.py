@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from portfolios.selectors import (
-    load_close_matrix, load_holdings, load_latest_prices, load_recent_closes, portfolio_ids_for_user,
-    portfolio_ids_holding,
+    load_close_matrix, load_holdings, load_latest_prices, load_recent_close_matrix, load_recent_closes,
+    portfolio_ids_for_user, portfolio_ids_holding, shared_price_reads,
 )
 
 D1, D2, D3, D4 = date(2025, 3, 3), date(2025, 3, 4), date(2025, 3, 5), date(2025, 3, 6)
@@ -33,6 +33,24 @@ def test_close_matrix_forward_fills_and_appends_newer_quotes(assets):
     assert closes[0] == pytest.approx([np.nan, 30, 31, 31], nan_ok=True)
     assert closes[1] == pytest.approx([10, 11, 12, 13])
     assert closes[2] == pytest.approx([20, 20, 22, 22])
+
+
+@pytest.mark.django_db
+def test_shared_price_reads_read_a_matrix_once_and_hand_it_out_read_only(assets, django_assert_num_queries):
+    a, b, _ = assets
+    with shared_price_reads():
+        dates, closes = load_recent_close_matrix(asset_ids=[a.id, b.id], days=30)
+        with django_assert_num_queries(0):
+            again = load_recent_close_matrix(asset_ids=[a.id, b.id], days=30)
+        assert again[0] is dates and again[1] is closes
+        with pytest.raises(ValueError):
+            closes[0, 0] = 1.0  # shared by every reader: nobody may change it
+        other = load_recent_close_matrix(asset_ids=[a.id], days=30)  # other assets: read anew
+        assert other[1].shape[0] == 1
+    # Outside the block every call reads the database again, into arrays of its own.
+    fresh_dates, fresh = load_recent_close_matrix(asset_ids=[a.id, b.id], days=30)
+    assert fresh is not closes and fresh.flags.writeable
+    assert np.array_equal(fresh, closes, equal_nan=True) and np.array_equal(fresh_dates, dates)
 
 
 @pytest.mark.django_db
