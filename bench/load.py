@@ -114,6 +114,35 @@ async def _load(port: int, requests, *, clients: int, seconds: float) -> list[tu
     return results
 
 
+def _cpu_seconds(port: int) -> dict[str, float]:
+    """CPU seconds used so far, by who: the gunicorn serving `port`, the database and Redis
+    servers (every process of theirs on this machine) and this load generator. Linux only."""
+    tick, me = os.sysconf("SC_CLK_TCK"), os.getpid()
+    used = {"gunicorn": 0.0, "database": 0.0, "redis": 0.0, "load generator": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        who = ("load generator" if int(entry.name) == me else "gunicorn" if f"{HOST}:{port}" in command
+               else "database" if name.startswith("postgres") else "redis" if name.startswith("redis") else None)
+        if who:
+            used[who] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return used
+
+
+def _cpu_per_request(port: int, phase) -> tuple[list, dict[str, float]]:
+    """Run one load phase; its results and the CPU milliseconds each request cost, by who spent them."""
+    before = _cpu_seconds(port)
+    results = phase()
+    after, requests = _cpu_seconds(port), max(len(results) - 1, 1)
+    return results, {who: (after[who] - before[who]) * 1000 / requests for who in after}
+
+
 def _stats(phases: list[list[tuple[int, float]]]) -> dict:
     """Latency percentiles, throughput and status counts over every phase of one endpoint."""
     results = [result for phase in phases for result in phase[:-1]]
@@ -149,14 +178,20 @@ def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers
 
     requests = {"bare": bare(), "trigger": trigger()}
     phases = {name: [] for name in requests}
+    cpu = {name: [] for name in requests}
     with gunicorn(workers=workers, log_path=log_path) as port:
         for source in requests.values():
             asyncio.run(_load(port, source, clients=clients, seconds=warmup))
         for _ in range(rounds):
             for name, source in requests.items():
-                phases[name].append(asyncio.run(_load(port, source, clients=clients, seconds=seconds / rounds)))
+                results, spent = _cpu_per_request(port, lambda source=source: asyncio.run(
+                    _load(port, source, clients=clients, seconds=seconds / rounds)))
+                phases[name].append(results)
+                cpu[name].append(spent)
     return {"clients": clients, "seconds": seconds, "rounds": rounds, "workers": workers, "users": len(tokens),
-            **{name: _stats(found) for name, found in phases.items()}}
+            **{name: {**_stats(found), "cpu_ms_per_request": {
+                who: sum(spent[who] for spent in cpu[name]) / len(cpu[name]) for who in cpu[name][0]}}
+               for name, found in phases.items()}}
 
 
 def request_costs(*, samples: int) -> dict:

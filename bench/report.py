@@ -157,6 +157,16 @@ def _step_lines(r: dict, run: str = "full_refresh") -> list[str]:
     return [f"{name} {ms / 1000:.2f} s" for name, ms in steps.items() if ms]
 
 
+def _cpu_total(endpoint: dict) -> float:
+    return sum(endpoint["cpu_ms_per_request"].values())
+
+
+def _cpu_split(endpoint: dict) -> str:
+    """CPU per request under load, by process: '7.5 ms CPU (gunicorn 5.4, database 1.4, …)'."""
+    parts = ", ".join(f"{who} {ms:.2f}" for who, ms in endpoint["cpu_ms_per_request"].items() if ms >= 0.005)
+    return f"{_cpu_total(endpoint):.1f} ms CPU ({parts})"
+
+
 def explanations(results: dict) -> list[str]:
     """For each missed target: by how much, and what the measurements say about why."""
     notes = []
@@ -198,8 +208,11 @@ def explanations(results: dict) -> list[str]:
             notes.append(
                 f"**{name}: trigger p99 {trigger['p99_ms'] / bare['p99_ms']:.1f}× the bare endpoint's (target 2×), "
                 f"{trigger['p99_ms'] - 2 * bare['p99_ms']:.0f} ms over.** With {r['trigger']['clients']} clients on "
-                f"{r['trigger']['workers']} gunicorn workers and 2 cores the server is saturated, so latency follows "
-                f"the CPU each request needs: measured in one process, a bare request takes "
+                f"{r['trigger']['workers']} gunicorn workers and 2 cores the machine is saturated, so latency "
+                f"follows the CPU each request costs. Under the load, per request: {_cpu_split(bare)} for the bare "
+                f"endpoint, {_cpu_split(trigger)} for the trigger "
+                f"({_cpu_total(trigger) / _cpu_total(bare):.1f}×; throughput {bare['throughput'] / trigger['throughput']:.1f}× "
+                f"lower). In one process, without the load, a bare request takes "
                 f"{costs['bare']['cpu_ms']:.1f} ms and a trigger request {costs['trigger']['cpu_ms']:.1f} ms "
                 f"({costs['trigger']['cpu_ms'] / costs['bare']['cpu_ms']:.1f}×). The trigger runs "
                 f"{costs['trigger']['statements']} SQL statements against the bare endpoint's "
@@ -286,7 +299,9 @@ def markdown(results: dict) -> str:
         "endpoint (token authentication and a parsed JSON body, nothing else), then against "
         "`POST /api/v1/manual/refresh/portfolio/{own id}`, each request from a different user so every one "
         "creates and queues a real run. After a warm-up of each, the two take turns in two phases each "
-        "(bare, trigger, bare, trigger), so a burst of load from elsewhere hits both.",
+        "(bare, trigger, bare, trigger), so a burst of load from elsewhere hits both. During each phase the "
+        "CPU time of the gunicorn processes, of the database and Redis servers and of the load generator is "
+        "read from /proc, to say what one request costs and who spends it.",
         f"- Queue latency: `created_at` to `started_at` of {scale['queue_runs']} small refreshes requested one "
         "after another while a real `qcluster` (2 workers) serves the queue, with the ORM broker and with Redis.",
         "",

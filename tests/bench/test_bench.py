@@ -54,6 +54,9 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     # The toy data set has 6 users, so the load test reuses them: deduplicated (200) or cooled
     # down (429) requests are expected, failures (0) and server errors are not.
     assert sum(trigger.values()) > 0 and set(trigger) <= {"200", "202", "429"}, trigger
+    for endpoint in ("bare", "trigger"):
+        spent = measured["trigger"][endpoint]["cpu_ms_per_request"]
+        assert set(spent) == {"gunicorn", "database", "redis", "load generator"} and spent["gunicorn"] > 0, spent
     costs = measured["request_costs"]
     assert (costs["bare"]["status"], costs["trigger"]["status"]) == (200, 202)
     assert "refresh_refreshrun" in costs["trigger"]["written_tables"]
