@@ -248,6 +248,8 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
 NOTIFICATION_RETRY_BASE_SECONDS = env.int("NOTIFICATION_RETRY_BASE_SECONDS", default=30)
 NOTIFICATION_CONNECT_TIMEOUT = env.float("NOTIFICATION_CONNECT_TIMEOUT", default=3.0)
 NOTIFICATION_READ_TIMEOUT = env.float("NOTIFICATION_READ_TIMEOUT", default=10.0)
+# An attempt still `sending`, or a task still owed, this long after it was due counts as lost.
+NOTIFICATION_LOST_AFTER_SECONDS = env.int("NOTIFICATION_LOST_AFTER_SECONDS", default=300)
 # The email channel: EMAIL_URL such as smtp+tls://user:pass@mail.example.com:587; the console by default.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="refresh@localhost")

@@ -10,7 +10,7 @@ from datetime import timedelta
 import requests
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
@@ -123,22 +123,27 @@ def _record_failure(delivery: NotificationDelivery, exc: Exception) -> Notificat
     url = delivery.subscription.url
     text = str(exc).replace(url, "<subscription url>") if url else str(exc)
     delivery.last_error = redact_text(f"{type(exc).__name__}: {text}")[:1000]
-    if delivery.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
-        delivery.status = DeliveryStatus.FAILED
-        delivery.next_attempt_at = None
-    else:
-        delivery.status = DeliveryStatus.PENDING
-        delivery.next_attempt_at = timezone.now() + retry_delay(delivery.attempts)
+    delivery.status, delivery.next_attempt_at = _after_failed_attempt(delivery.attempts)
     delivery.save(update_fields=["status", "last_status_code", "last_error", "next_attempt_at"])
     logger.warning("notification %s to %s failed (attempt %d): %s", delivery.event_type, delivery.subscription.name,
                    delivery.attempts, delivery.last_error,
                    extra={"event": "notification_failed", "delivery": delivery.pk, "attempts": delivery.attempts,
                           "status_code": delivery.last_status_code, "gave_up": delivery.status == "failed"})
-    if delivery.next_attempt_at:
-        # A one-off schedule (deleted once run): the wait costs no worker, unlike a sleep in the task.
-        schedule(DELIVER_TASK, delivery.pk, schedule_type=Schedule.ONCE, next_run=delivery.next_attempt_at,
-                 repeats=-1)
+    _schedule_attempt(delivery.pk, delivery.next_attempt_at)
     return delivery
+
+
+def _after_failed_attempt(attempts: int) -> tuple[str, object]:
+    """The status and next attempt time after the n-th attempt failed: backoff, or give up."""
+    if attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        return DeliveryStatus.FAILED, None
+    return DeliveryStatus.PENDING, timezone.now() + retry_delay(attempts)
+
+
+def _schedule_attempt(delivery_pk: int, when) -> None:
+    if when:
+        # A one-off schedule (deleted once run): the wait costs no worker, unlike a sleep in the task.
+        schedule(DELIVER_TASK, delivery_pk, schedule_type=Schedule.ONCE, next_run=when, repeats=-1)
 
 
 def retry_delivery(*, delivery: NotificationDelivery) -> None:
@@ -147,3 +152,44 @@ def retry_delivery(*, delivery: NotificationDelivery) -> None:
         status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=None)
     if updated:
         transaction.on_commit(lambda: _enqueue(delivery.pk))
+
+
+# What the worker stopping mid-attempt leaves as the attempt's error.
+LOST_ATTEMPT = "The worker stopped during this attempt; it may or may not have reached the subscriber."
+
+
+def lost_after() -> timedelta:
+    """How long after its start an attempt still in `sending`, or a task still owed, counts as lost:
+    well past the longest an attempt can take (both HTTP timeouts) and a busy queue's wait."""
+    return timedelta(seconds=settings.NOTIFICATION_LOST_AFTER_SECONDS)
+
+
+def recover_lost_deliveries() -> dict[str, int]:
+    """The periodic sweep behind at-least-once delivery; returns what it recovered.
+
+    An attempt left in `sending` (its worker was killed mid-attempt) counts as failed and
+    goes to the usual backoff, or gives up once the attempts are used. A `pending` delivery
+    whose task never ran (the broker was down when it was queued, or its retry schedule was
+    lost) is queued again. Both are claimed with compare-and-set updates, and a task that
+    finds nothing to claim does nothing, so a sweep racing a worker never sends twice what
+    the worker sends. A subscriber may still see an event twice if the lost attempt did
+    reach it: the X-Refresh-Delivery header lets it drop the repeat.
+    """
+    cutoff = timezone.now() - lost_after()
+    stuck = list(NotificationDelivery.objects.filter(status=DeliveryStatus.SENDING, last_attempt_at__lt=cutoff)
+                 .values_list("pk", "attempts"))
+    for delivery_pk, attempts in stuck:
+        status, next_attempt_at = _after_failed_attempt(attempts)
+        if NotificationDelivery.objects.filter(pk=delivery_pk, status=DeliveryStatus.SENDING, attempts=attempts).update(
+                status=status, next_attempt_at=next_attempt_at, last_status_code=None, last_error=LOST_ATTEMPT):
+            _schedule_attempt(delivery_pk, next_attempt_at)
+    owed = list(NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING).filter(
+        models.Q(next_attempt_at__lt=cutoff) | models.Q(next_attempt_at__isnull=True, created_at__lt=cutoff,
+                                                        attempts=0)).values_list("pk", flat=True))
+    for delivery_pk in owed:
+        _enqueue(delivery_pk)
+    if stuck or owed:
+        logger.warning("recovered %d notification attempt(s) left sending and re-queued %d owed deliveries",
+                       len(stuck), len(owed), extra={"event": "notifications_recovered", "stuck": len(stuck),
+                                                     "requeued": len(owed)})
+    return {"stuck": len(stuck), "requeued": len(owed)}

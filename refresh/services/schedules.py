@@ -25,6 +25,8 @@ SCHEDULES = [
      {"kind": RefreshKind.BENCHMARK, "mode": RefreshMode.INCREMENTAL, "interval_minutes": DAY},
      Schedule.DAILY, None),
     ("refresh: reap lost runs", "refresh.tasks.reap_lost_runs", {}, Schedule.MINUTES, 1),
+    ("notifications: recover lost deliveries", "notifications.tasks.recover_lost_notifications", {},
+     Schedule.MINUTES, 1),
 ]
 
 
