@@ -83,6 +83,9 @@ class RefreshRun(models.Model):
     params = models.JSONField(default=dict, blank=True, help_text="Kind-specific options: symbols, apply_rebalancing.")
     scope = models.CharField(max_length=40, help_text="What the run locks: all, prices, portfolio:<user id>, ...")
     dedup_key = models.CharField(max_length=200, help_text="Equal for requests that would do the same work.")
+    request_id = models.CharField(max_length=64, blank=True,
+                                  help_text="X-Request-ID of the HTTP request that started the run; its worker's "
+                                            "log records carry it too.")
 
     progress = models.FloatField(default=0.0)
     current_step = models.CharField(max_length=100, default="Queued")

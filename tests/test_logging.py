@@ -14,7 +14,9 @@ from market_data.models import PriceBar
 from notifications.models import WebhookSource
 from notifications.signing import signed_headers
 from refresh.models import RefreshRun, RunStatus
+from refresh.services.execution import execute_next_refresh
 from refresh.services.schedules import trigger_scheduled_refresh
+from refresh_project.log_context import current_request_id
 
 BASE = "/api/v1/manual/refresh"
 TD_KEY = "td-live-key-8f3a9c2e71b4"
@@ -63,6 +65,25 @@ def test_records_written_while_serving_a_request_carry_its_id(demo, client, log_
     assert len(received) == 1
     assert received[0]["request_id"] == response["X-Request-ID"]
     assert received[0]["refresh_id"] == response.json()["refresh_id"]
+
+
+def test_a_workers_records_carry_the_request_id_of_the_request_that_started_the_run(admin_api, log_output):
+    response = admin_api.post(f"{BASE}/prices", {"mode": "smart"}, format="json",
+                              headers={"X-Request-ID": "req-worker.7"})  # queued: nothing runs it here
+    run = RefreshRun.objects.get(refresh_id=response.json()["refresh_id"])
+    assert run.request_id == "req-worker.7"
+    assert admin_api.get(response["Location"]).json()["request_id"] == "req-worker.7"
+    log_output.truncate(0)
+    log_output.seek(0)
+
+    # Later, in a worker: no request around it.
+    executed = execute_next_refresh()
+
+    assert executed.refresh_id == run.refresh_id
+    finished = [r for r in records(log_output) if r["logger"] == "refresh.manual"]
+    assert finished and all(r["request_id"] == "req-worker.7" for r in finished)
+    assert all(r.get("refresh_id") == run.refresh_id for r in records(log_output))
+    assert current_request_id() is None  # the worker's context ends with the run
 
 
 def test_a_bad_or_missing_request_id_is_replaced(admin_api, log_output):

@@ -7,6 +7,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
+from refresh_project.log_context import request_context
 from refresh_project.log_redaction import redact_text
 from refresh.errors import RunNotCancellable, RunStopped
 from refresh.models import RefreshRun, RunStatus, ScopeLease
@@ -89,7 +90,22 @@ def _finish(tracker: RunTracker, status: str) -> bool:
 
 
 def execute_claimed_run(run: RefreshRun, *, claimed_at: float | None = None, listener=None) -> RefreshRun:
-    """Run the steps of a run this worker has claimed, and always release its scope."""
+    """Run the steps of a run this worker has claimed, and always release its scope.
+
+    Log records written meanwhile carry the run's refresh_id and the request id of the HTTP
+    request that started it, so a worker's lines join the request's.
+    """
+    context = {**(request_context.get() or {}), "refresh_id": run.refresh_id}
+    if run.request_id:
+        context["request_id"] = run.request_id
+    token = request_context.set(context)
+    try:
+        return _execute_claimed_run(run, claimed_at=claimed_at, listener=listener)
+    finally:
+        request_context.reset(token)
+
+
+def _execute_claimed_run(run: RefreshRun, *, claimed_at: float | None, listener) -> RefreshRun:
     run.refresh_from_db()
     tracker = RunTracker(run, listener=listener)
     status = RunStatus.FAILED

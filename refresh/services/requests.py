@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from market_data.models import Asset
 from refresh.errors import InvalidRefreshRequest, TargetNotFound
+from refresh_project.log_context import current_request_id
 from refresh.models import (
     ACTIVE_STATUSES, RefreshKind, RefreshMode, RefreshRun, RunPriority, RunSource, RunStatus,
 )
@@ -110,6 +111,7 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
                 run = RefreshRun.objects.create(
                     kind=kind, mode=mode, priority=priority, requested_by=requested_by, requested_role=role,
                     source=source, target_user_id=target_user_id, params=params, dedup_key=key,
+                    request_id=current_request_id() or "",
                     scope=scope_for(kind=kind, target_user_id=target_user_id),
                     estimated_completion=timezone.now() + timedelta(seconds=expected_seconds),
                 )
