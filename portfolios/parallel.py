@@ -9,8 +9,8 @@ instead of reading them again.
 """
 import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 from django.conf import settings
