@@ -211,8 +211,9 @@ def explanations(results: dict) -> list[str]:
                 f"{r['trigger']['workers']} gunicorn workers and 2 cores the machine is saturated, so latency "
                 f"follows the CPU each request costs. Under the load, per request: {_cpu_split(bare)} for the bare "
                 f"endpoint, {_cpu_split(trigger)} for the trigger "
-                f"({_cpu_total(trigger) / _cpu_total(bare):.1f}×; throughput {bare['throughput'] / trigger['throughput']:.1f}× "
-                f"lower). In one process, without the load, a bare request takes "
+                f"({_cpu_total(trigger) / _cpu_total(bare):.1f}×; throughput "
+                f"{bare['throughput'] / trigger['throughput']:.1f}× lower). In one process, without the load, a bare "
+                f"request takes "
                 f"{costs['bare']['cpu_ms']:.1f} ms and a trigger request {costs['trigger']['cpu_ms']:.1f} ms "
                 f"({costs['trigger']['cpu_ms'] / costs['bare']['cpu_ms']:.1f}×). The trigger runs "
                 f"{costs['trigger']['statements']} SQL statements against the bare endpoint's "
@@ -279,8 +280,8 @@ def markdown(results: dict) -> str:
         "workers share most of their parent's pages, which PSS counts once. Portfolio chunks go to "
         + ", ".join(f"{r['processes']['default']} process(es) on {DATABASES[db]}" for db, r in dbs.items())
         + " (REFRESH_PROCESSES' default there); the refresh is run once more with "
-        "the other setting to show what worker processes pay. It fetches the whole history window again; the mock returns the bars "
-        "already seeded, and a bar that comes back unchanged is not rewritten. It is run again with "
+        "the other setting to show what worker processes pay. It fetches the whole history window again; "
+        "the mock returns the bars already seeded, and a bar that comes back unchanged is not rewritten. It is run again with "
         f"{scale['short_years']} year(s) of history, to see whether memory grows with history length, and "
         "once more \"cold\", after deleting every bar, when all of them are inserted.",
         "- Floor, in the same run: every row that refresh wrote (bars, quotes, signals, allocations, proposals, "

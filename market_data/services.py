@@ -4,9 +4,10 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
-import psycopg
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import router, transaction
+
+from refresh_project.bulk_writes import write_rows
 
 from .models import Asset, PriceBar, Quote
 from .providers.base import History, QuoteData
@@ -75,65 +76,25 @@ def _bar_columns(history: History) -> list[list]:
             history.volume[finite].tolist()]
 
 
-def _bar_upsert_sql(connection) -> str:
-    """One statement that upserts a chunk of one asset's bars, in the database's fastest form.
-
-    PostgreSQL takes whole columns as binary arrays (one round trip per chunk) and rounds to
-    the columns' 6 places itself; SQLite runs the row statement in its own C loop.
-    """
-    def column(name: str) -> str:
-        return connection.ops.quote_name(PriceBar._meta.get_field(name).column)
-
-    table = connection.ops.quote_name(PriceBar._meta.db_table)
-    names = [column(name) for name in ("asset", "date", *PRICE_COLUMNS, "volume")]
-    values = names[2:]
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in values)
-    # A bar that comes back unchanged (most of a full refresh's history) is not rewritten.
-    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"  # both null-safe
-    differs = (f"({', '.join(f'{table}.{name}' for name in values)}) {distinct} "
-               f"({', '.join(f'EXCLUDED.{name}' for name in values)})")
-    conflict = f"ON CONFLICT ({names[0]}, {names[1]}) DO UPDATE SET {updates} WHERE {differs}"
-    if connection.vendor == "postgresql":
-        rounded = ", ".join(f"round({name}::numeric, 6)" for name in ("o", "h", "l", "c"))
-        return (f"INSERT INTO {table} ({', '.join(names)}) SELECT %b, day, {rounded}, v FROM unnest("
-                f"%b::date[], %b::float8[], %b::float8[], %b::float8[], %b::float8[], %b::bigint[]) "
-                f"AS bar(day, o, h, l, c, v) {conflict}")
-    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) {conflict}"
-
-
-def _write_bar_chunk(connection, sql: str, asset_id: int, columns: list[list]) -> None:
-    if connection.vendor == "postgresql":
-        # A server-binding cursor sends the arrays as binary, instead of Django's client-side
-        # cursor quoting thousands of floats into the SQL text.
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, [asset_id, *columns])
-    else:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, [(asset_id, *row) for row in zip(*columns)])
-
-
 def store_history(*, histories: Iterable[History], batch_size: int | None = None) -> int:
     """Upsert daily bars of known assets; return how many rows were written.
 
     Each symbol's bars go in one transaction, so a failure never leaves a history half
     written. Symbols without an Asset are ignored. Bars go straight through the database
     driver, without model instances or Decimals: they are most of a full refresh's writes.
+    A bar that comes back unchanged (most of a full refresh's history) is not rewritten.
     """
     histories = [history for history in histories if len(history)]
     ids = _asset_ids(history.symbol for history in histories)
-    batch_size = batch_size or settings.REFRESH_WRITE_BATCH
     using = router.db_for_write(PriceBar)
-    connection = connections[using]
-    sql = _bar_upsert_sql(connection)
     written = 0
     for history in histories:
         if history.symbol not in ids:
             continue
-        columns = _bar_columns(history)
+        dates, *prices, volumes = _bar_columns(history)
         with transaction.atomic(using=using):
-            connection.ensure_connection()
-            for start in range(0, len(columns[0]), batch_size):
-                _write_bar_chunk(connection, sql, ids[history.symbol],
-                                 [column[start:start + batch_size] for column in columns])
-        written += len(columns[0])
+            write_rows(PriceBar, columns={"date": dates, **dict(zip(PRICE_COLUMNS, prices)), "volume": volumes},
+                       constants={"asset": ids[history.symbol]}, unique_fields=["asset", "date"],
+                       skip_unchanged=True, batch_size=batch_size)
+        written += len(dates)
     return written

@@ -158,12 +158,6 @@ def retry_delivery(*, delivery: NotificationDelivery) -> None:
 LOST_ATTEMPT = "The worker stopped during this attempt; it may or may not have reached the subscriber."
 
 
-def lost_after() -> timedelta:
-    """How long after its start an attempt still in `sending`, or a task still owed, counts as lost:
-    well past the longest an attempt can take (both HTTP timeouts) and a busy queue's wait."""
-    return timedelta(seconds=settings.NOTIFICATION_LOST_AFTER_SECONDS)
-
-
 def recover_lost_deliveries() -> dict[str, int]:
     """The periodic sweep behind at-least-once delivery; returns what it recovered.
 
@@ -175,7 +169,8 @@ def recover_lost_deliveries() -> dict[str, int]:
     the worker sends. A subscriber may still see an event twice if the lost attempt did
     reach it: the X-Refresh-Delivery header lets it drop the repeat.
     """
-    cutoff = timezone.now() - lost_after()
+    # Well past the longest an attempt can take (both HTTP timeouts) and a busy queue's wait.
+    cutoff = timezone.now() - timedelta(seconds=settings.NOTIFICATION_LOST_AFTER_SECONDS)
     stuck = list(NotificationDelivery.objects.filter(status=DeliveryStatus.SENDING, last_attempt_at__lt=cutoff)
                  .values_list("pk", "attempts"))
     for delivery_pk, attempts in stuck:

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from market_data.models import Asset, PriceBar
+from refresh_project.bulk_writes import write_rows
 
 from ..analytics.benchmark import asset_correlations, compare_to_benchmark
 from ..analytics.performance import HISTORY_DAYS
@@ -17,7 +18,7 @@ from ..parallel import run_chunks
 from ..selectors import (
     HeldPrices, asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_close_matrix,
 )
-from .storage import finite_or_none, write_rows
+from .storage import finite_or_none
 
 COMPARISON_FIELDS = (
     "benchmark_return_1d", "benchmark_return_1m", "benchmark_return_ytd", "benchmark_return_1y",

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from refresh_project.bulk_writes import write_rows
+
 from ..analytics.performance import HISTORY_DAYS, performance
 from ..analytics.valuation import current_weights, portfolio_values
 from ..models import PortfolioMetrics
@@ -14,7 +16,7 @@ from ..parallel import run_chunks
 from ..selectors import (
     HeldPrices, asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_close_matrix,
 )
-from .storage import finite_or_none, rounded, write_rows
+from .storage import finite_or_none, rounded
 
 PERFORMANCE_FIELDS = ("return_1d", "return_1m", "return_ytd", "return_1y", "volatility", "sharpe", "max_drawdown")
 

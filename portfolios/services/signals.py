@@ -5,11 +5,13 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from refresh_project.bulk_writes import write_rows
+
 from ..analytics.signals import MIN_BARS, signal_reason, trend_momentum
 from ..batches import batched
 from ..models import Signal
 from ..selectors import active_asset_ids, load_recent_closes
-from .storage import finite_or_none, write_rows
+from .storage import finite_or_none
 
 # Assets per read-calculate-write round; 500 assets of a year's bars is a few MB.
 SIGNAL_BATCH = 500

@@ -3,9 +3,10 @@ import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
+from refresh_project.bulk_writes import write_rows
 
 from ..analytics.allocation import rebalance_trades, tilt_weights
 from ..models import Allocation, ProposalStatus, RebalanceProposal
@@ -15,7 +16,7 @@ from ..selectors import (
     signal_strengths, strategies_for,
 )
 from .rebalance import apply_rebalances
-from .storage import rounded, write_rows
+from .storage import rounded
 
 logger = logging.getLogger(__name__)
 

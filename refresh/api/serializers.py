@@ -43,8 +43,8 @@ class RefreshRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = RefreshRun
         fields = ["status", "refresh_id", "request_id", "kind", "mode", "priority", "source", "requested_by",
-                  "requested_role", "target_user_id", "params", "progress", "current_step", "estimated_completion", "timestamp",
-                  "created_at", "started_at", "finished_at", "duration_ms", "items_updated", "provider_calls",
+                  "requested_role", "target_user_id", "params", "progress", "current_step", "estimated_completion",
+                  "timestamp", "created_at", "started_at", "finished_at", "duration_ms", "items_updated", "provider_calls",
                   "credits_used", "errors", "failed_symbols", "anomalies", "cache_impact", "steps"]
 
     def get_timestamp(self, run) -> str:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from django.db import IntegrityError
 
-from market_data import services
 from market_data.models import Asset, PriceBar, Quote
 from market_data.providers import History, MockProvider, QuoteData
 from market_data.services import ensure_assets, store_history, store_quotes
+from refresh_project import bulk_writes
 
 NOW = datetime(2024, 6, 12, 15, 30, tzinfo=UTC)
 
@@ -122,16 +122,16 @@ def test_store_history_skips_bars_without_a_price():
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_history_leaves_no_half_written_rows(monkeypatch):
     ensure_assets(symbols=["AAPL"])
-    original = services._write_bar_chunk
+    original = bulk_writes._write_chunk
     calls = []
 
-    def fail_on_second_chunk(connection, sql, asset_id, columns):
-        calls.append(len(columns[0]))
+    def fail_on_second_chunk(cursor, sql, params, *, many):
+        calls.append(len(params) if many else len(params[-1]))  # rows, or one column's array
         if len(calls) == 2:
             raise IntegrityError("simulated failure")
-        return original(connection, sql, asset_id, columns)
+        return original(cursor, sql, params, many=many)
 
-    monkeypatch.setattr(services, "_write_bar_chunk", fail_on_second_chunk)
+    monkeypatch.setattr(bulk_writes, "_write_chunk", fail_on_second_chunk)
     with pytest.raises(IntegrityError):
         store_history(histories=[bars("AAPL", ["2024-01-02", "2024-01-03", "2024-01-04"], [1, 2, 3])],
                       batch_size=2)

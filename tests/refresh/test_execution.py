@@ -2,7 +2,6 @@
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 from django.utils import timezone
 
 from market_data.models import Asset, PriceBar, Quote
