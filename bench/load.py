@@ -18,11 +18,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from rest_framework.authtoken.models import Token
 
 
@@ -40,6 +42,23 @@ def _user_tokens() -> list[tuple[int, str]]:
     users = get_user_model().objects.filter(is_staff=False, is_superuser=False, portfolios__isnull=False).distinct()
     missing = users.filter(auth_token__isnull=True)
     Token.objects.bulk_create([Token(user=user, key=Token.generate_key()) for user in missing], batch_size=5000)
+    return list(Token.objects.filter(user__in=users).order_by("user_id").values_list("user_id", "key"))
+
+
+def _new_user_tokens(count: int) -> list[tuple[int, str]]:
+    """(user id, token key) of `count` new plain users (no password, no portfolio) made for the load test.
+
+    The trigger must never run out of users who have not asked yet: a repeated request joins
+    the run already queued, a different and cheaper path than the one measured.
+    """
+    if count <= 0:
+        return []
+    model, tag = get_user_model(), uuid.uuid4().hex[:8]
+    names = [f"load-{tag}-{i}" for i in range(count)]
+    model.objects.bulk_create([model(username=name, password=make_password(None)) for name in names], batch_size=5000)
+    users = model.objects.filter(username__startswith=f"load-{tag}-")
+    Token.objects.bulk_create([Token(user_id=pk, key=Token.generate_key()) for pk in users.values_list("pk", flat=True)],
+                              batch_size=5000)
     return list(Token.objects.filter(user__in=users).order_by("user_id").values_list("user_id", "key"))
 
 
@@ -165,7 +184,8 @@ def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers
     of load from elsewhere on the machine falls on both rather than on one.
     """
     tokens = _user_tokens()
-    unused = iter(tokens)  # each trigger request from a user who has not asked yet
+    fresh = list(tokens)  # each trigger request from a user who has not asked yet; topped up below
+    asked = 0
     any_user = itertools.cycle(tokens)
 
     def bare():
@@ -173,22 +193,28 @@ def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers
             yield BARE_PATH, next(any_user)[1]
 
     def trigger():
-        for user_id, key in itertools.chain(unused, any_user):  # wraps around only when users run out
+        nonlocal asked
+        while True:
+            user_id, key = fresh[asked] if asked < len(fresh) else next(any_user)  # never, once topped up
+            asked += 1
             yield TRIGGER_PATH.format(user_id=user_id), key
 
     requests = {"bare": bare(), "trigger": trigger()}
     phases = {name: [] for name in requests}
     cpu = {name: [] for name in requests}
     with gunicorn(workers=workers, log_path=log_path) as port:
-        for source in requests.values():
-            asyncio.run(_load(port, source, clients=clients, seconds=warmup))
+        asyncio.run(_load(port, requests["bare"], clients=clients, seconds=warmup))
+        warm = asyncio.run(_load(port, requests["trigger"], clients=clients, seconds=warmup))
+        # Enough new users for twice the warm-up's pace over the measured phases.
+        rate = (len(warm) - 1) / max(warm[-1][1], 1e-3)
+        fresh += _new_user_tokens(int(2 * rate * seconds) - (len(fresh) - asked))
         for _ in range(rounds):
             for name, source in requests.items():
                 results, spent = _cpu_per_request(port, lambda source=source: asyncio.run(
                     _load(port, source, clients=clients, seconds=seconds / rounds)))
                 phases[name].append(results)
                 cpu[name].append(spent)
-    return {"clients": clients, "seconds": seconds, "rounds": rounds, "workers": workers, "users": len(tokens),
+    return {"clients": clients, "seconds": seconds, "rounds": rounds, "workers": workers, "users": len(fresh),
             **{name: {**_stats(found), "cpu_ms_per_request": {
                 who: sum(spent[who] for spent in cpu[name]) / len(cpu[name]) for who in cpu[name][0]}}
                for name, found in phases.items()}}
@@ -199,12 +225,12 @@ def request_costs(*, samples: int) -> dict:
     tables written), CPU time per request over `samples` requests, and where the trigger's time
     goes (cProfile's cumulative time of this project's functions, profiler overhead included).
 
-    The trigger requests come from the users the load test reaches last, if at all.
+    The trigger requests come from users made for it, whom the load test never reaches.
     """
     from django.db import connection
     from django.test import Client
 
-    users = _user_tokens()[-(2 * samples + 1):]
+    users = _new_user_tokens(2 * samples + 1)
     once, timed, profiled = users[:1], users[1:samples + 1], users[samples + 1:]  # cooldowns: one use each
     paths = {"bare": lambda user_id: BARE_PATH, "trigger": lambda user_id: TRIGGER_PATH.format(user_id=user_id)}
 

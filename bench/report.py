@@ -299,7 +299,8 @@ def markdown(results: dict) -> str:
         f"127.0.0.1; {scale['clients']} concurrent clients for {scale['load_seconds']:g} s against a bare DRF "
         "endpoint (token authentication and a parsed JSON body, nothing else), then against "
         "`POST /api/v1/manual/refresh/portfolio/{own id}`, each request from a different user so every one "
-        "creates and queues a real run. After a warm-up of each, the two take turns in two phases each "
+        "creates and queues a real run (plain users are added, twice the warm-up's pace, when the seeded ones "
+        "would run out: a repeated request would join its queued run instead). After a warm-up of each, the two take turns in two phases each "
         "(bare, trigger, bare, trigger), so a burst of load from elsewhere hits both. During each phase the "
         "CPU time of the gunicorn processes, of the database and Redis servers and of the load generator is "
         "read from /proc, to say what one request costs and who spends it.",

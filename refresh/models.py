@@ -67,10 +67,10 @@ class Role(models.TextChoices):
 class RefreshRun(models.Model):
     """One requested refresh, from the request through its steps to the final report."""
 
-    refresh_id = models.CharField(max_length=40, unique=True, default=new_refresh_id, editable=False)
+    refresh_id = models.CharField(max_length=40, default=new_refresh_id, editable=False)  # unique: Meta
     kind = models.CharField(max_length=12, choices=RefreshKind.choices)
     mode = models.CharField(max_length=12, choices=RefreshMode.choices, default=RefreshMode.INCREMENTAL)
-    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED)
     priority = models.PositiveSmallIntegerField(choices=RunPriority.choices, default=RunPriority.MEDIUM)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="refresh_runs"
@@ -126,7 +126,11 @@ class RefreshRun(models.Model):
             ("cancel_any_run", "Can cancel any run"),
             ("view_all_runs", "Can view all runs"),
         ]
+        # Every request inserts a run, so it keeps only the indexes that queries use: status
+        # lookups go through run_queue_order, and refresh_id's uniqueness is a constraint
+        # rather than unique=True, which on PostgreSQL adds a second (LIKE) index never used.
         constraints = [
+            models.UniqueConstraint(fields=["refresh_id"], name="unique_refresh_id"),
             # Two identical requests cannot both be active: the database decides, not a check.
             models.UniqueConstraint(
                 fields=["dedup_key"],

@@ -71,7 +71,9 @@ TEMPLATES = [
 # front (no lock-upgrade deadlocks) and the timeout makes a writer wait instead of failing.
 SQLITE_PATH = env("SQLITE_PATH", default=str(BASE_DIR / "var" / "db.sqlite3"))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+USING_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if USING_SQLITE:
+    DATABASES["default"]["ENGINE"] = "refresh_project.sqlite"  # writers queue on a file lock; see there
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
@@ -209,7 +211,7 @@ REFRESH_METRICS_CHUNK = env.int("REFRESH_METRICS_CHUNK", default=2000)
 # time, so there they would mostly wait on each other; PostgreSQL takes them in parallel.
 REFRESH_PROCESSES = env.int(
     "REFRESH_PROCESSES",
-    default=1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else min(4, os.cpu_count() or 1))
+    default=1 if USING_SQLITE else min(4, os.cpu_count() or 1))
 # django-q's workers are daemonic by default, and a daemonic process may not start children.
 Q_CLUSTER["daemonize_workers"] = REFRESH_PROCESSES <= 1
 REFRESH_WRITE_BATCH = env.int("REFRESH_WRITE_BATCH", default=2000)

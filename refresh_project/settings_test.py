@@ -16,7 +16,7 @@ MARKET_DATA_RETRY_BACKOFF_SECONDS = 0.0
 REFRESH_HISTORY_YEARS = 2
 # TEST_DB_SUFFIX lets several test runs share a machine without sharing a database.
 _suffix = env("TEST_DB_SUFFIX", default="")  # noqa: F405
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if USING_SQLITE:  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test{_suffix}.sqlite3")}  # noqa: F405
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}{_suffix}"}

@@ -12,6 +12,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from refresh.services.demo import seed_demo
+from refresh.services.tracking import forget_memoised_estimates
 
 ROLE_PERMISSIONS = import_module("refresh.migrations.0003_role_groups").ROLE_PERMISSIONS
 
@@ -45,6 +46,7 @@ def _clear_caches():
     """Every test starts with empty caches (rate counters, data cache)."""
     for alias in ("default", "data"):
         caches[alias].clear()
+    forget_memoised_estimates()
     yield
 
 

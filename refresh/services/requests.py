@@ -17,7 +17,7 @@ from refresh.models import (
 from refresh.services import access, rate_limits
 from refresh.services.dispatch import enqueue_pickup_on_commit
 from refresh.services.scopes import scope_for
-from refresh.services.tracking import estimate_duration_seconds, record_instant_step, record_instant_steps
+from refresh.services.tracking import estimate_duration_seconds, last_step_position, record_instant_step
 
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-/:]{0,19}$")
 _PRIORITY_BY_NAME = {p.label: p.value for p in RunPriority}
@@ -75,7 +75,7 @@ def _take_over_scheduled(run: RefreshRun, *, requested_by, role: str, source: st
         source=source, requested_by=requested_by, requested_role=role, priority=raised)
     run.refresh_from_db()
     if taken:
-        record_instant_step(run=run, position=run.steps.count() + 1, name="Taken over",
+        record_instant_step(run=run, position=last_step_position(run) + 1, name="Taken over",
                             message=f"A {source} request took over this scheduled run at priority "
                                     f"{RunPriority(raised).label}.")
         if raised >= RunPriority.EMERGENCY:
@@ -117,11 +117,10 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
                 )
                 # Limits are checked once the insert has passed the dedup index: an identical
                 # request for an active run gets that run and spends nothing, and a refusal
-                # rolls the new run back.
+                # rolls the new run back. The checks above become its first steps when a
+                # worker starts it (tracking.REQUEST_STEPS).
                 rate_limits.check_rate_limits(user=requested_by, role=role, kind=kind,
                                               target_user_id=target_user_id, source=source)
-                record_instant_steps(run=run, steps=[("Validating request", ""),
-                                                     ("Checking permissions", f"role {role}")])
                 if enqueue:
                     enqueue_pickup_on_commit(emergency=priority >= RunPriority.EMERGENCY)
             return run, True

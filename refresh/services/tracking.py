@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from refresh.errors import RunStopped
@@ -24,6 +24,13 @@ STEP_WEIGHTS = {
     "Reporting status": 0.05,
 }
 _PRE_RUN_WEIGHT = 1.0 - sum(STEP_WEIGHTS.values())  # validation and permissions, done at request time
+# Done at request time, before the run was recorded, so every run that exists passed both.
+# They take the first positions of its timeline, written by the worker that starts it in
+# the same insert as its own first step: a request writes one row, not three.
+REQUEST_STEPS = ("Validating request", "Checking permissions")
+# Estimates are read on every request; each process keeps one this long before asking the cache.
+_ESTIMATE_MEMO_SECONDS = 5.0
+_estimate_memo: dict[str, tuple[float, float]] = {}
 
 
 def _estimate_key(kind: str, mode: str) -> str:
@@ -33,20 +40,30 @@ def _estimate_key(kind: str, mode: str) -> str:
 def estimate_duration_seconds(*, kind: str, mode: str) -> float:
     """Median duration of recent finished runs of the same kind and mode, else the setting.
 
-    Cached until the next run of that kind and mode finishes: every request needs it.
+    Cached until the next run of that kind and mode finishes (another process's memo may
+    lag by a few seconds): every request needs it.
     """
-    cached = cache.get(_estimate_key(kind, mode))
-    if cached is not None:
-        return cached
+    key = _estimate_key(kind, mode)
+    memo = _estimate_memo.get(key)
+    if memo is not None and memo[0] > time.monotonic():
+        return memo[1]
+    estimate = cache.get(key)
+    if estimate is None:
+        estimate = _median_recent_duration(kind=kind, mode=mode)
+        cache.set(key, estimate, timeout=60)  # per process without Redis: keep it short
+    _estimate_memo[key] = (time.monotonic() + _ESTIMATE_MEMO_SECONDS, estimate)
+    return estimate
+
+
+def _median_recent_duration(*, kind: str, mode: str) -> float:
     recent = list(
         RefreshRun.objects.filter(kind=kind, mode=mode, status__in=[RunStatus.SUCCESS, RunStatus.PARTIAL],
                                   duration_ms__isnull=False)
         .order_by("-finished_at").values_list("duration_ms", flat=True)[:10]
     )
-    estimate = statistics.median(recent) / 1000 if recent else float(
-        settings.REFRESH_DEFAULT_DURATION_SECONDS.get(kind, 30))
-    cache.set(_estimate_key(kind, mode), estimate, timeout=60)  # per process without Redis: keep it short
-    return estimate
+    if recent:
+        return statistics.median(recent) / 1000
+    return float(settings.REFRESH_DEFAULT_DURATION_SECONDS.get(kind, 30))
 
 
 def current_eta(run: RefreshRun):
@@ -59,21 +76,26 @@ def current_eta(run: RefreshRun):
 
 
 def forget_duration_estimate(*, kind: str, mode: str) -> None:
+    _estimate_memo.pop(_estimate_key(kind, mode), None)
     cache.delete(_estimate_key(kind, mode))
 
 
-def record_instant_steps(*, run: RefreshRun, steps: list[tuple[str, str]], first_position: int = 1) -> None:
-    """Steps that happened at request time (validation, permission check), in one insert."""
-    now = timezone.now()
-    RefreshStep.objects.bulk_create([
-        RefreshStep(run=run, position=first_position + i, name=name, status=StepStatus.DONE, started_at=now,
-                    finished_at=now, duration_ms=0, message=message)
-        for i, (name, message) in enumerate(steps)
-    ])
+def forget_memoised_estimates() -> None:
+    """Drop this process's memo of every estimate (the shared cache keeps them): for tests."""
+    _estimate_memo.clear()
+
+
+def last_step_position(run: RefreshRun) -> int:
+    """The position of the run's last recorded step; the request's checks hold the first ones."""
+    last = run.steps.aggregate(last=Max("position"))["last"] or 0
+    return max(last, len(REQUEST_STEPS))
 
 
 def record_instant_step(*, run: RefreshRun, position: int, name: str, message: str = "") -> None:
-    record_instant_steps(run=run, steps=[(name, message)], first_position=position)
+    """A step with no duration of its own: a take-over, a skipped schedule."""
+    now = timezone.now()
+    RefreshStep.objects.create(run=run, position=position, name=name, status=StepStatus.DONE, started_at=now,
+                               finished_at=now, duration_ms=0, message=message)
 
 
 class RunTracker:
@@ -82,7 +104,9 @@ class RunTracker:
     def __init__(self, run: RefreshRun, listener=None):
         self.run = run
         self.listener = listener  # called with the run whenever its progress is saved
-        self.position = run.steps.count()
+        positions = set(run.steps.values_list("position", flat=True))  # a take-over may have added one
+        self.position = max(positions | {len(REQUEST_STEPS)})
+        self._request_steps_written = 1 in positions
         self.done_weight = _PRE_RUN_WEIGHT
         self.current_weight = 0.0
         self.estimate = estimate_duration_seconds(kind=run.kind, mode=run.mode)
@@ -131,12 +155,24 @@ class RunTracker:
             self.current_weight = 0.0
 
     def record_finished_step(self, name: str, *, started_at, duration_ms: int, message: str = "") -> None:
-        """A step whose work happened before the tracker existed (claiming the scope)."""
+        """A step whose work happened before the tracker existed (claiming the scope).
+
+        The first one also records the request's checks, at the time the run was recorded.
+        """
+        steps = [] if self._request_steps_written else self._request_steps()
         self.position += 1
-        RefreshStep.objects.create(run=self.run, position=self.position, name=name, status=StepStatus.DONE,
-                                   started_at=started_at, finished_at=timezone.now(), duration_ms=duration_ms,
-                                   message=message)
+        steps.append(RefreshStep(run=self.run, position=self.position, name=name, status=StepStatus.DONE,
+                                 started_at=started_at, finished_at=timezone.now(), duration_ms=duration_ms,
+                                 message=message))
+        RefreshStep.objects.bulk_create(steps)
+        self._request_steps_written = True
         self.done_weight += STEP_WEIGHTS.get(name, 0.0)
+
+    def _request_steps(self) -> list[RefreshStep]:
+        run, messages = self.run, ("", f"role {self.run.requested_role}")
+        return [RefreshStep(run=run, position=position, name=name, status=StepStatus.DONE, started_at=run.created_at,
+                            finished_at=run.created_at, duration_ms=0, message=message)
+                for position, (name, message) in enumerate(zip(REQUEST_STEPS, messages), start=1)]
 
     def skip(self, name: str, reason: str) -> None:
         """Record a step this kind or mode does not need."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,7 +16,7 @@ def _bench_database() -> tuple[str, str]:
     """The database this test pass runs on, as `python -m bench` names it, and a PostgreSQL URL
     for a benchmark database of this test run's own."""
     db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
+    if connection.vendor == "sqlite":
         return "sqlite", ""
     login = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
     name = f"refresh_bench{os.environ.get('TEST_DB_SUFFIX', '')}"

@@ -29,6 +29,19 @@ def step(run, name):
     return RefreshStep.objects.get(run=run, name=name)
 
 
+def test_the_request_checks_become_the_first_steps_when_a_worker_starts_the_run(demo, admin):
+    run, _ = request_refresh(kind="prices", requested_by=admin, source=RunSource.API, enqueue=False)
+    assert not run.steps.exists()  # the request itself writes only the run
+
+    run = execute_run_in_process(run=run)
+    steps = list(run.steps.order_by("position"))
+    assert [(s.position, s.name, s.status, s.message) for s in steps[:3]] == [
+        (1, "Validating request", "done", ""), (2, "Checking permissions", "done", "role admin"),
+        (3, "Acquiring lock", "done", "Holding scope prices")]
+    assert steps[0].started_at == steps[1].finished_at == run.created_at
+    assert [s.position for s in steps] == list(range(1, len(steps) + 1))
+
+
 def test_prices_refresh_stores_quotes_and_skips_calculations(demo):
     run = run_now("prices")
     assert run.status == RunStatus.SUCCESS
@@ -161,6 +174,26 @@ def test_estimated_completion_follows_recent_durations(demo):
     queued = make_run("benchmark")
     eta = (queued.estimated_completion - timezone.now()).total_seconds()
     assert 35 < eta <= 40
+
+
+def test_each_process_keeps_an_estimate_a_few_seconds_and_forgets_it_when_a_run_finishes(demo, monkeypatch):
+    from django.core.cache import cache
+
+    from refresh.services import tracking
+
+    now = [1000.0]
+    monkeypatch.setattr(tracking.time, "monotonic", lambda: now[0])
+    done = run_now("benchmark")
+    RefreshRun.objects.filter(pk=done.pk).update(duration_ms=40_000)
+    assert tracking.estimate_duration_seconds(kind="benchmark", mode="incremental") == 40
+    RefreshRun.objects.filter(pk=done.pk).update(duration_ms=20_000)
+    cache.clear()  # as when another process's run finished: only the shared cache is told
+    assert tracking.estimate_duration_seconds(kind="benchmark", mode="incremental") == 40
+    now[0] += 5.1
+    assert tracking.estimate_duration_seconds(kind="benchmark", mode="incremental") == 20
+    RefreshRun.objects.filter(pk=done.pk).update(duration_ms=10_000)
+    tracking.forget_duration_estimate(kind="benchmark", mode="incremental")  # a run of this process finished
+    assert tracking.estimate_duration_seconds(kind="benchmark", mode="incremental") == 10
 
 
 def test_dedup_is_enforced_by_the_database(demo):

@@ -54,3 +54,8 @@ def test_a_manual_request_takes_over_a_queued_scheduled_run(demo, admin):
     assert (run.source, run.priority, run.requested_by) == (RunSource.COMMAND, RunPriority.HIGH, admin)
     assert run.steps.filter(name="Taken over").exists()
     assert RefreshRun.objects.count() == 1
+
+    run = execute_run_in_process(run=run)  # the request's checks come first, then the take-over, then the work
+    assert [s.name for s in run.steps.order_by("position")][:4] == [
+        "Validating request", "Checking permissions", "Taken over", "Acquiring lock"]
+    assert list(run.steps.order_by("position").values_list("position", flat=True)) == list(range(1, 10))
