@@ -3,15 +3,26 @@
 Only interactive requests (the API and the admin buttons) are limited; schedules, webhooks
 and the command are the system's own work. Counters live in the "default" cache, so every
 web process shares them when that cache is Redis. Burst and hourly limits are django-ratelimit
-fixed windows counted with the cache's atomic ``incr``; the cooldown stores the time of the
-last accepted request and is claimed with the cache's atomic ``add``.
+fixed windows; the cooldown stores the time of the last accepted request, so it is a true
+interval whatever the cache's own expiry does.
+
+Checked in order: burst (every attempt counts), cooldown (claimed for this kind and target),
+hourly quota (a refusal here counts nothing and releases the cooldown it had claimed). On
+Redis the three are one Lua script, a single atomic round trip on every request instead of
+three to five; on any other cache they are django-ratelimit's ``get_usage`` and the cache's
+``add``. Both count the same django-ratelimit counters under the same keys.
 """
+import functools
 import math
 import time
+from contextlib import suppress
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
-from django_ratelimit.core import get_usage
+from django_ratelimit import ALL
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
+from django_redis.cache import RedisCache
 
 from refresh.errors import RefreshError
 from refresh.models import RunSource
@@ -19,6 +30,39 @@ from refresh.services.events import RATELIMIT_WARNING, emit_event
 
 INTERACTIVE_SOURCES = (RunSource.API, RunSource.ADMIN)
 WARNING_SHARE = 0.8
+BURST_GROUP, HOURLY_GROUP = "refresh.burst", "refresh.hourly"
+
+# KEYS: burst counter, cooldown, hourly counter. ARGV: burst limit (-1: none), burst expiry,
+# now, cooldown seconds (0: none), hourly limit (-1: none), hourly expiry. Returns the outcome
+# ("ok", "burst", "cooldown", "hourly") and the count or time it was decided on.
+_CHECK_SCRIPT = """
+local function count(key, expiry)
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, expiry) end
+  return n
+end
+if tonumber(ARGV[1]) >= 0 then
+  local n = count(KEYS[1], ARGV[2])
+  if n > tonumber(ARGV[1]) then return {'burst', n} end
+end
+local claimed = false
+if tonumber(ARGV[4]) > 0 then
+  local last = redis.call('GET', KEYS[2])
+  if last and tonumber(ARGV[3]) - tonumber(last) < tonumber(ARGV[4]) then return {'cooldown', last} end
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+  claimed = true
+end
+if tonumber(ARGV[5]) >= 0 then
+  local n = count(KEYS[3], ARGV[6])
+  if n > tonumber(ARGV[5]) then
+    redis.call('DECR', KEYS[3])
+    if claimed then redis.call('DEL', KEYS[2]) end
+    return {'hourly', n - 1}
+  end
+  return {'ok', n}
+end
+return {'ok', 0}
+"""
 
 
 class RateLimitExceeded(RefreshError):
@@ -32,89 +76,146 @@ class RateLimitExceeded(RefreshError):
         self.retry_after = max(int(retry_after), 1)
 
 
-def check_rate_limits(*, user, role: str, kind: str, target_user_id: int | None, source: str) -> None:
-    """Count an interactive request against its requester's limits, or raise RateLimitExceeded.
+@dataclass(frozen=True)
+class _Window:
+    """One requester's django-ratelimit counter for a rate, in the current fixed window."""
 
-    Checked in order: burst (every attempt counts), cooldown (claimed for this kind and
-    target), hourly quota (a refusal here releases the cooldown it had claimed).
-    """
+    group: str
+    rate: str
+    requester: str
+    limit: int
+    key: str
+    expiry: int
+    ends: int
+
+    @classmethod
+    def of(cls, *, group: str, rate: str | None, requester: str) -> "_Window | None":
+        if not rate:
+            return None
+        limit, period = _split_rate(rate)
+        ends = _get_window(requester, period)
+        return cls(group=group, rate=rate, requester=requester, limit=limit, expiry=period + EXPIRATION_FUDGE,
+                   key=_make_cache_key(group, ends, rate, requester, ALL), ends=ends)
+
+    def count(self) -> dict:
+        """Add one with django-ratelimit itself (off Redis); its usage dict."""
+        return get_usage(None, group=self.group, key=lambda _group, _request: self.requester, rate=self.rate,
+                         increment=True)
+
+    def seconds_left(self) -> int:
+        # django-ratelimit's window ends at the second it names, inclusive; the next one starts after it.
+        return self.ends - int(time.time()) + 1
+
+
+def check_rate_limits(*, user, role: str, kind: str, target_user_id: int | None, source: str) -> None:
+    """Count an interactive request against its requester's limits, or raise RateLimitExceeded."""
     if source not in INTERACTIVE_SOURCES or user is None or not getattr(settings, "RATELIMIT_ENABLE", True):
         return
     requester = str(user.pk)
-    _count_burst(requester=requester)
-    cooldown_key = _claim_cooldown(requester=requester, kind=kind, target_user_id=target_user_id)
-    try:
-        _count_hourly(requester=requester, user=user, role=role)
-    except RateLimitExceeded:
-        if cooldown_key:
-            _cache().delete(cooldown_key)
-        raise
+    burst = _Window.of(group=BURST_GROUP, rate=settings.REFRESH_BURST_RATE, requester=requester)
+    hourly = _Window.of(group=HOURLY_GROUP, rate=settings.REFRESH_RATE_LIMITS.get(role), requester=requester)
+    cooldown_key = f"refresh:cooldown:{requester}:{kind}:{target_user_id or '-'}"
+    cache = _cache()
+    check = _check_in_redis if isinstance(cache, RedisCache) else _check_in_cache
+    hourly_count = check(cache, burst=burst, cooldown_key=cooldown_key, hourly=hourly, role=role)
+    if hourly is not None:
+        _warn_near_the_quota(user=user, role=role, hourly=hourly, count=hourly_count)
 
 
 def _cache():
     return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
 
-def _usage(*, group: str, requester: str, rate: str) -> dict | None:
-    """Add one to the requester's counter in the current window; django-ratelimit's usage dict."""
-    return get_usage(None, group=group, key=lambda _group, _request: requester, rate=rate, increment=True)
+def _cooldown_seconds() -> int:
+    return settings.REFRESH_COOLDOWN_SECONDS or 0
 
 
-def _seconds_to_next_window(usage: dict) -> int:
-    # django-ratelimit's window ends at the second it names, inclusive; the next one starts after it.
-    return usage["time_left"] + 1
+def _check_in_redis(cache, *, burst, cooldown_key, hourly, role) -> int:
+    """The Lua script: one atomic round trip. Returns the hourly count."""
+    client = cache.client.get_client(write=True)
+    keys = [cache.make_key(burst.key if burst else "refresh:no-burst"), cache.make_key(cooldown_key),
+            cache.make_key(hourly.key if hourly else "refresh:no-hourly")]
+    now = time.time()
+    outcome, value = _check_script(client)(keys=keys, args=[
+        burst.limit if burst else -1, burst.expiry if burst else 0, repr(now), _cooldown_seconds(),
+        hourly.limit if hourly else -1, hourly.expiry if hourly else 0])
+    outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
+    if outcome == "burst":
+        _refuse_burst(burst)
+    if outcome == "cooldown":
+        _refuse_cooldown(waited=now - float(value))
+    if outcome == "hourly":
+        _refuse_hourly(hourly, role=role)
+    return int(value)
 
 
-def _count_burst(*, requester: str) -> None:
-    rate = settings.REFRESH_BURST_RATE
-    usage = _usage(group="refresh.burst", requester=requester, rate=rate) if rate else None
-    if usage and usage["should_limit"]:
-        raise RateLimitExceeded(f"Too many refresh requests at once: at most {rate.replace('/', ' per ')}.",
-                                code="burst", retry_after=_seconds_to_next_window(usage))
+@functools.cache
+def _check_script(client):
+    """The script, registered once per Redis client (it runs by its digest after the first call)."""
+    return client.register_script(_CHECK_SCRIPT)
 
 
-def _claim_cooldown(*, requester: str, kind: str, target_user_id: int | None) -> str | None:
-    """Record this request as the last accepted one for its kind and target, or refuse it.
+def _check_in_cache(cache, *, burst, cooldown_key, hourly, role) -> int:
+    """Any other cache (in-process in development): django-ratelimit's counting, the cache's add."""
+    if burst and burst.count()["should_limit"]:
+        _refuse_burst(burst)
+    claimed = _claim_cooldown(cache, cooldown_key)
+    if hourly is None:
+        return 0
+    usage = hourly.count()
+    if usage["should_limit"]:
+        with suppress(ValueError):  # gone if its window ended meanwhile
+            cache.decr(hourly.key)  # a refusal counts nothing
+        if claimed:
+            cache.delete(cooldown_key)
+        _refuse_hourly(hourly, role=role)
+    return usage["count"]
 
-    The stored value is the accepted time, so the cooldown is a true interval from that
-    request, whatever the cache's own expiry does.
-    """
-    seconds = settings.REFRESH_COOLDOWN_SECONDS
+
+def _claim_cooldown(cache, key: str) -> bool:
+    """Record this request as the last accepted one for its kind and target, or refuse it."""
+    seconds = _cooldown_seconds()
     if not seconds:
-        return None
-    cache, now = _cache(), time.time()
-    key = f"refresh:cooldown:{requester}:{kind}:{target_user_id or '-'}"
+        return False
+    now = time.time()
     if cache.add(key, now, timeout=seconds):
-        return key
+        return True
     last = cache.get(key)
     if last is None:  # expired between the two calls
         if cache.add(key, now, timeout=seconds):
-            return key
+            return True
         last = cache.get(key, now)
-    waited = now - last
-    if waited < seconds:
-        raise RateLimitExceeded(f"This refresh was requested {int(waited)} s ago; wait {seconds} s between "
-                                f"identical requests.", code="cooldown", retry_after=math.ceil(seconds - waited))
+    if now - last < seconds:
+        _refuse_cooldown(waited=now - last)
     # The cache still holds an older time than the cooldown: exactly one request may replace it.
     if not cache.add(f"{key}:after:{last!r}", 1, timeout=seconds):
         raise RateLimitExceeded(f"This refresh was just requested; wait {seconds} s between identical requests.",
                                 code="cooldown", retry_after=seconds)
     cache.set(key, now, timeout=seconds)
-    return key
+    return True
 
 
-def _count_hourly(*, requester: str, user, role: str) -> None:
-    rate = settings.REFRESH_RATE_LIMITS.get(role)
-    usage = _usage(group="refresh.hourly", requester=requester, rate=rate) if rate else None
-    if not usage:
-        return
-    count, limit = usage["count"], usage["limit"]
-    if usage["should_limit"]:
-        raise RateLimitExceeded(f"The {role} role may start {limit} refreshes per hour; this hour's are used.",
-                                code="rate_limited", retry_after=_seconds_to_next_window(usage))
-    threshold = limit * WARNING_SHARE
+def _refuse_burst(burst: _Window):
+    raise RateLimitExceeded(f"Too many refresh requests at once: at most {burst.rate.replace('/', ' per ')}.",
+                            code="burst", retry_after=burst.seconds_left())
+
+
+def _refuse_cooldown(*, waited: float):
+    seconds = _cooldown_seconds()
+    raise RateLimitExceeded(f"This refresh was requested {int(waited)} s ago; wait {seconds} s between "
+                            f"identical requests.", code="cooldown", retry_after=math.ceil(seconds - waited))
+
+
+def _refuse_hourly(hourly: _Window, *, role: str):
+    raise RateLimitExceeded(f"The {role} role may start {hourly.limit} refreshes per hour; this hour's are used.",
+                            code="rate_limited", retry_after=hourly.seconds_left())
+
+
+def _warn_near_the_quota(*, user, role: str, hourly: _Window, count: int) -> None:
+    """One event when a requester passes 80% of the hourly quota."""
+    threshold = hourly.limit * WARNING_SHARE
     if count > threshold >= count - 1:
         emit_event(event_type=RATELIMIT_WARNING, payload={
-            "user_id": user.pk, "username": user.get_username(), "role": role, "used": count, "limit": limit,
-            "resets_in": _seconds_to_next_window(usage),
+            "user_id": user.pk, "username": user.get_username(), "role": role, "used": count,
+            "limit": hourly.limit, "resets_in": hourly.seconds_left(),
         })

@@ -8,6 +8,7 @@ from http import HTTPStatus
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django_ratelimit.core import get_usage
 from rest_framework.test import APIClient
 
 from refresh.models import RefreshRun, RunSource, RunStatus
@@ -154,6 +155,17 @@ def test_the_11th_request_of_a_user_in_an_hour_is_429_with_a_correct_retry_after
         assert_refused(post(alice, own), "rate_limited")
     clock.shift(1)
     assert accepted(post(alice, own))
+
+
+def test_a_refused_request_counts_nothing_against_the_hourly_quota(users, clock, hourly_only):
+    hourly_only.REFRESH_RATE_LIMITS = {**hourly_only.REFRESH_RATE_LIMITS, "user": "2/h"}
+    alice = users["user"]
+    own = f"portfolio/{alice.pk}"
+    assert accepted(post(alice, own)) and accepted(post(alice, own))
+    for _ in range(3):
+        assert_refused(post(alice, own), "rate_limited")
+    usage = get_usage(None, group="refresh.hourly", key=lambda _group, _request: str(alice.pk), rate="2/h")
+    assert (usage["count"], usage["limit"]) == (2, 2)  # django-ratelimit reads the same counter
 
 
 def test_hourly_limits_come_from_settings_per_role(users, clock, hourly_only):

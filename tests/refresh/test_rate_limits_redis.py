@@ -1,6 +1,7 @@
 """Rate limits against real Redis: concurrent requests cannot slip past a limit; the clock, not sleep, moves."""
 import os
 import threading
+from contextlib import suppress
 from http import HTTPStatus
 
 import pytest
@@ -13,6 +14,7 @@ from rest_framework.test import APIClient
 
 from market_data.models import Asset
 from refresh.models import RefreshRun, RunStatus
+from refresh.services.rate_limits import RateLimitExceeded
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"),
@@ -74,6 +76,22 @@ def codes(responses):
 
 def test_the_counters_live_in_redis():
     assert isinstance(caches["default"], RedisCache)
+
+
+def test_the_three_limits_cost_one_round_trip(alice, clock, monkeypatch):
+    from redis.client import Redis
+
+    from refresh.services.rate_limits import check_rate_limits
+
+    check_rate_limits(user=alice, role="user", kind="strategy", target_user_id=None, source="api")  # loads the script
+    sent = []
+    original = Redis.execute_command
+    monkeypatch.setattr(Redis, "execute_command", lambda self, *args, **options: (
+        sent.append(args[0]), original(self, *args, **options))[1])
+    for kind in ("portfolio", "portfolio", "benchmark"):  # a new counter, existing counters, a cooldown refusal
+        with suppress(RateLimitExceeded):
+            check_rate_limits(user=alice, role="user", kind=kind, target_user_id=None, source="api")
+    assert [command.upper() for command in sent if command.upper() != "SCRIPT LOAD"] == ["EVALSHA"] * 3
 
 
 def test_twenty_concurrent_requests_with_a_limit_of_ten_accept_exactly_ten(helpdesk, clock, settings):
