@@ -10,7 +10,9 @@ Checked in order: burst (every attempt counts), cooldown (claimed for this kind 
 hourly quota (a refusal here counts nothing and releases the cooldown it had claimed). On
 Redis the three are one Lua script, a single atomic round trip on every request instead of
 three to five; on any other cache they are django-ratelimit's ``get_usage`` and the cache's
-``add``. Both count the same django-ratelimit counters under the same keys.
+``add``. Both count the same django-ratelimit counters under the same keys (its window and key
+helpers are private: requirements pin the version, and a test checks that ``get_usage`` reads
+what the script counted).
 """
 import functools
 import math
