@@ -73,7 +73,7 @@ SQLITE_PATH = env("SQLITE_PATH", default=str(BASE_DIR / "var" / "db.sqlite3"))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
 USING_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 if USING_SQLITE:
-    DATABASES["default"]["ENGINE"] = "refresh_project.sqlite"  # writers queue on a file lock; see there
+    DATABASES["default"]["ENGINE"] = "refresh_project.sqlite"  # writers wait on a file lock; see there
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,

@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 
 from refresh_project.sqlite.base import DatabaseWrapper
 
@@ -98,10 +98,10 @@ def test_a_second_writer_waits_for_the_first_commit_and_then_proceeds(database, 
         with django_db_blocker.unblock():
             try:
                 with transaction.atomic(using=ALIAS):  # this thread's own connection
+                    insert(n)
                     order.append(f"begin {n}")
                     first_in.set()
                     time.sleep(hold)
-                    insert(n)
                     order.append(f"commit {n}")
             finally:
                 connections[ALIAS].close()
@@ -115,6 +115,25 @@ def test_a_second_writer_waits_for_the_first_commit_and_then_proceeds(database, 
     second.join(10)
     assert order == ["begin 1", "commit 1", "begin 2", "commit 2"]
     assert rows() == [1, 2]
+
+
+def test_a_writer_gives_up_after_the_connection_timeout(database):
+    options = connections.settings[ALIAS].get("OPTIONS", {})
+    connections[ALIAS].settings_dict["OPTIONS"] = {**options, "timeout": 0.2}
+    holder = os.open(database, os.O_RDONLY | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another process stuck inside its transaction
+    try:
+        began = time.monotonic()
+        with pytest.raises(OperationalError, match="database is locked"):
+            with transaction.atomic(using=ALIAS):
+                insert(1)
+        assert 0.2 <= time.monotonic() - began < 2
+        assert connections[ALIAS]._writer_lock is None
+    finally:
+        os.close(holder)
+    with transaction.atomic(using=ALIAS):  # free again
+        insert(2)
+    assert rows() == [2]
 
 
 def test_an_in_memory_database_takes_no_lock(django_db_blocker):

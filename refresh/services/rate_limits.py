@@ -14,7 +14,6 @@ three to five; on any other cache they are django-ratelimit's ``get_usage`` and 
 helpers are private: requirements pin the version, and a test checks that ``get_usage`` reads
 what the script counted).
 """
-import functools
 import math
 import time
 from contextlib import suppress
@@ -49,8 +48,9 @@ if tonumber(ARGV[1]) >= 0 then
 end
 local claimed = false
 if tonumber(ARGV[4]) > 0 then
-  local last = redis.call('GET', KEYS[2])
-  if last and tonumber(ARGV[3]) - tonumber(last) < tonumber(ARGV[4]) then return {'cooldown', last} end
+  local stored = redis.call('GET', KEYS[2])
+  local last = stored and tonumber(stored)  -- not a number (an older release's value): no cooldown
+  if last and tonumber(ARGV[3]) - last < tonumber(ARGV[4]) then return {'cooldown', stored} end
   redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
   claimed = true
 end
@@ -65,6 +65,9 @@ if tonumber(ARGV[5]) >= 0 then
 end
 return {'ok', 0}
 """
+
+
+_script = None  # the registered _CHECK_SCRIPT, see _check_script
 
 
 class RateLimitExceeded(RefreshError):
@@ -138,7 +141,7 @@ def _check_in_redis(cache, *, burst, cooldown_key, hourly, role) -> int:
     keys = [cache.make_key(burst.key if burst else "refresh:no-burst"), cache.make_key(cooldown_key),
             cache.make_key(hourly.key if hourly else "refresh:no-hourly")]
     now = time.time()
-    outcome, value = _check_script(client)(keys=keys, args=[
+    outcome, value = _check_script(client)(keys=keys, client=client, args=[
         burst.limit if burst else -1, burst.expiry if burst else 0, repr(now), _cooldown_seconds(),
         hourly.limit if hourly else -1, hourly.expiry if hourly else 0])
     outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
@@ -151,20 +154,23 @@ def _check_in_redis(cache, *, burst, cooldown_key, hourly, role) -> int:
     return int(value)
 
 
-@functools.cache
 def _check_script(client):
-    """The script, registered once per Redis client (it runs by its digest after the first call)."""
-    return client.register_script(_CHECK_SCRIPT)
+    """The script object, made once per process (Django gives each thread its own Redis client,
+    so each call names the client it runs on); Redis runs it by its digest."""
+    global _script
+    if _script is None:
+        _script = client.register_script(_CHECK_SCRIPT)
+    return _script
 
 
 def _check_in_cache(cache, *, burst, cooldown_key, hourly, role) -> int:
     """Any other cache (in-process in development): django-ratelimit's counting, the cache's add."""
-    if burst and burst.count()["should_limit"]:
+    if burst and (burst.count() or {}).get("should_limit"):  # None: the cache failed and RATELIMIT_FAIL_OPEN
         _refuse_burst(burst)
     claimed = _claim_cooldown(cache, cooldown_key)
     if hourly is None:
         return 0
-    usage = hourly.count()
+    usage = hourly.count() or {"count": 0, "should_limit": False}
     if usage["should_limit"]:
         with suppress(ValueError):  # gone if its window ended meanwhile
             cache.decr(hourly.key)  # a refusal counts nothing

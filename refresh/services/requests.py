@@ -71,15 +71,16 @@ def dedup_key(*, kind: str, mode: str, target_user_id, params: dict) -> str:
 def _take_over_scheduled(run: RefreshRun, *, requested_by, role: str, source: str, priority: int) -> RefreshRun:
     """A manual request for work a schedule already queued makes that run its own, sooner."""
     raised = max(priority, run.priority)
-    taken = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, source=RunSource.SCHEDULE).update(
-        source=source, requested_by=requested_by, requested_role=role, priority=raised)
+    with transaction.atomic():  # a worker claiming the run meanwhile waits, then sees the step
+        taken = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, source=RunSource.SCHEDULE).update(
+            source=source, requested_by=requested_by, requested_role=role, priority=raised)
+        if taken:
+            record_instant_step(run=run, position=last_step_position(run) + 1, name="Taken over",
+                                message=f"A {source} request took over this scheduled run at priority "
+                                        f"{RunPriority(raised).label}.")
+            if raised >= RunPriority.EMERGENCY:
+                enqueue_pickup_on_commit(emergency=True)
     run.refresh_from_db()
-    if taken:
-        record_instant_step(run=run, position=last_step_position(run) + 1, name="Taken over",
-                            message=f"A {source} request took over this scheduled run at priority "
-                                    f"{RunPriority(raised).label}.")
-        if raised >= RunPriority.EMERGENCY:
-            enqueue_pickup_on_commit(emergency=True)
     return run
 
 

@@ -94,6 +94,11 @@ def test_the_three_limits_cost_one_round_trip(alice, clock, monkeypatch):
     assert [command.upper() for command in sent if command.upper() != "SCRIPT LOAD"] == ["EVALSHA"] * 3
 
 
+def test_a_cooldown_an_older_release_stored_does_not_break_a_request(alice, clock):
+    caches["default"].set(f"refresh:cooldown:{alice.pk}:portfolio:{alice.pk}", 1.5e9, timeout=60)  # pickled
+    assert post(alice, f"portfolio/{alice.pk}").status_code == HTTPStatus.ACCEPTED
+
+
 def test_twenty_concurrent_requests_with_a_limit_of_ten_accept_exactly_ten(helpdesk, clock, settings):
     settings.REFRESH_RATE_LIMITS = {**settings.REFRESH_RATE_LIMITS, "support": "10/h"}
     settings.REFRESH_COOLDOWN_SECONDS = 0  # twenty different requests: only the hourly quota applies
