@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F, Max
+from django.db.models import F
 from django.utils import timezone
 
 from refresh.errors import RunStopped
@@ -85,10 +85,13 @@ def forget_memoised_estimates() -> None:
     _estimate_memo.clear()
 
 
+def _last_position(positions) -> int:
+    """The last recorded step's position; the request's checks hold the first ones, written or not."""
+    return max([*positions, len(REQUEST_STEPS)])
+
+
 def last_step_position(run: RefreshRun) -> int:
-    """The position of the run's last recorded step; the request's checks hold the first ones."""
-    last = run.steps.aggregate(last=Max("position"))["last"] or 0
-    return max(last, len(REQUEST_STEPS))
+    return _last_position(run.steps.values_list("position", flat=True))
 
 
 def record_instant_step(*, run: RefreshRun, position: int, name: str, message: str = "") -> None:
@@ -105,7 +108,7 @@ class RunTracker:
         self.run = run
         self.listener = listener  # called with the run whenever its progress is saved
         positions = set(run.steps.values_list("position", flat=True))  # a take-over may have added one
-        self.position = max(positions | {len(REQUEST_STEPS)})
+        self.position = _last_position(positions)
         self._request_steps_written = 1 in positions
         self.done_weight = _PRE_RUN_WEIGHT
         self.current_weight = 0.0

@@ -46,6 +46,15 @@ class _LockWaiter:
             return self._acquired
 
 
+def _then_drop_writer_lock(method):
+    def ending(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._drop_writer_lock()
+    return ending
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _writer_lock = None
 
@@ -57,23 +66,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._drop_writer_lock()
             raise
 
-    def _commit(self):
-        try:
-            return super()._commit()
-        finally:
-            self._drop_writer_lock()
-
-    def _rollback(self):
-        try:
-            return super()._rollback()
-        finally:
-            self._drop_writer_lock()
-
-    def _close(self):
-        try:
-            return super()._close()
-        finally:
-            self._drop_writer_lock()
+    # Whatever ends the transaction, or the connection, lets the next writer in.
+    _commit = _then_drop_writer_lock(base.DatabaseWrapper._commit)
+    _rollback = _then_drop_writer_lock(base.DatabaseWrapper._rollback)
+    _close = _then_drop_writer_lock(base.DatabaseWrapper._close)
 
     def _take_writer_lock(self):
         if self.is_in_memory_db() or self._writer_lock is not None:
