@@ -1,11 +1,26 @@
 """Reading refresh runs: who sees which, recent runs, waiting for one to finish."""
 import time
 
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 
-from refresh.models import RefreshRun
+from refresh.models import ACTIVE_STATUSES, RefreshRun
 from refresh.services import access
+
+# The condition of the one_active_run_per_request index in literals. SQLite uses a partial
+# index only for a query that repeats its condition, and it cannot tell that bound parameters
+# (Django binds status__in) would: it scanned every active run instead, slow with a backlog.
+_IS_ACTIVE = RawSQL('"status" IN ({})'.format(", ".join(f"'{status}'" for status in ACTIVE_STATUSES)), [],
+                    output_field=BooleanField())
+
+
+def active_runs_with_key(dedup_key: str) -> QuerySet[RefreshRun]:
+    """The queued or running run doing this work, if any (found through its unique index).
+
+    Join nothing onto it: the condition names the status column unqualified.
+    """
+    return RefreshRun.objects.filter(_IS_ACTIVE, dedup_key=dedup_key)
 
 
 def runs_visible_to(*, user) -> QuerySet[RefreshRun]:

@@ -1,13 +1,14 @@
 """SQLite's writers queue on a file lock (refresh_project/sqlite): held exactly while a transaction is open."""
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 
 import pytest
 from django.db import OperationalError, connection, connections, transaction
 
-from refresh_project.sqlite.base import DatabaseWrapper
+from refresh_project.sqlite.base import AUTO_CHECKPOINT_FRAMES, CHECKPOINT_FRAMES, DatabaseWrapper, _LockWaiter
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite backend's own behaviour")
 
@@ -146,3 +147,116 @@ def test_an_in_memory_database_takes_no_lock(django_db_blocker):
         connections[ALIAS].close()
         del connections[ALIAS]
         del connections.settings[ALIAS]
+
+
+def _waiter_threads() -> int:
+    return sum(thread.name == "sqlite-writer-lock" for thread in threading.enumerate())
+
+
+def _contended_wait(path, *, hold: float, timeout: float = 5) -> bool:
+    """Hold the lock on `path` for `hold` seconds from another descriptor; wait for it as a writer would."""
+    holder = os.open(path, os.O_RDONLY | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    threading.Timer(hold, os.close, args=[holder]).start()
+    handle = os.open(path, os.O_RDONLY | os.O_CREAT)
+    try:
+        return _LockWaiter.wait(handle, timeout)
+    finally:
+        os.close(handle)
+
+
+def _until_a_waiting_thread_is_idle():
+    """A wait is collected just before its thread counts itself idle again."""
+    deadline = time.monotonic() + 5
+    while _LockWaiter._idle < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_waiting_writers_reuse_the_waiting_thread(tmp_path):
+    assert _contended_wait(tmp_path / "a.lock", hold=0.05)
+    _until_a_waiting_thread_is_idle()
+    threads = _waiter_threads()
+    assert threads >= 1
+    for _ in range(3):
+        assert _contended_wait(tmp_path / "a.lock", hold=0.05)
+        _until_a_waiting_thread_is_idle()
+    assert _waiter_threads() == threads
+
+
+def test_a_wait_is_not_stuck_behind_another_connections_wait(tmp_path):
+    slow = threading.Thread(target=_contended_wait, args=(tmp_path / "slow.lock",), kwargs={"hold": 1.0})
+    slow.start()
+    time.sleep(0.1)  # the slow wait occupies a waiting thread
+    began = time.monotonic()
+    assert _contended_wait(tmp_path / "quick.lock", hold=0.05)
+    assert time.monotonic() - began < 0.8
+    slow.join(5)
+
+
+def test_a_forked_child_waits_with_threads_of_its_own(tmp_path):
+    assert _contended_wait(tmp_path / "a.lock", hold=0.01)
+    _until_a_waiting_thread_is_idle()  # the parent has an idle waiting thread, which the child lacks
+    pid = os.fork()
+    if pid == 0:  # the child: no threads inherited, so the wait must start one
+        try:
+            os._exit(0 if _contended_wait(tmp_path / "a.lock", hold=0.05, timeout=2) else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_the_log_is_checkpointed_after_the_lock_is_dropped(database):
+    seen = []
+
+    def trace(statement):
+        if statement.startswith("PRAGMA wal_checkpoint"):
+            seen.append(lock_is_free(database))
+
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == AUTO_CHECKPOINT_FRAMES  # SQLite's own, inside COMMIT, only as a backstop
+    connections[ALIAS].connection.set_trace_callback(trace)
+    with transaction.atomic(using=ALIAS):  # more pages than CHECKPOINT_FRAMES
+        connections[ALIAS].cursor().executemany("INSERT INTO item VALUES (%s)",
+                                                [("x" * 4000,) for _ in range(CHECKPOINT_FRAMES + 100)])
+    assert seen == [True]
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        _busy, logged, copied = cursor.fetchone()
+    assert logged == copied > CHECKPOINT_FRAMES  # every frame was already in the database
+
+
+def test_a_burst_of_waits_leaves_at_most_max_idle_threads(tmp_path):
+    waits = [threading.Thread(target=_contended_wait, args=(tmp_path / f"{n}.lock",), kwargs={"hold": 0.2})
+             for n in range(_LockWaiter.MAX_IDLE + 3)]
+    for wait in waits:
+        wait.start()
+    for wait in waits:
+        wait.join(5)
+    time.sleep(0.1)  # the threads finish counting themselves idle, or leaving
+    assert _LockWaiter._idle <= _LockWaiter.MAX_IDLE
+    assert _waiter_threads() <= _LockWaiter.MAX_IDLE
+
+
+def test_a_commit_without_a_connection_still_succeeds(database):
+    keeper = sqlite3.connect(str(database).removesuffix("-writer.lock"))  # keeps the log and its index
+    try:
+        # Autocommit statements: a log past the threshold that no checkpoint of ours has copied yet.
+        connections[ALIAS].cursor().executemany("INSERT INTO item VALUES (%s)",
+                                                [("x" * 4000,) for _ in range(CHECKPOINT_FRAMES + 100)])
+        connections[ALIAS].close()
+        connections[ALIAS].commit()  # Django's commit does nothing without a connection; nor may the checkpoint
+    finally:
+        keeper.close()
+
+
+def test_small_transactions_leave_the_log_to_grow(database):
+    seen = []
+    connections[ALIAS].ensure_connection()
+    connections[ALIAS].connection.set_trace_callback(
+        lambda statement: seen.append(statement) if statement.startswith("PRAGMA wal_checkpoint") else None)
+    for n in range(5):
+        with transaction.atomic(using=ALIAS):
+            insert(n)
+    assert seen == []

@@ -12,8 +12,9 @@ from market_data.models import Asset
 from refresh.errors import InvalidRefreshRequest, TargetNotFound
 from refresh_project.log_context import current_request_id
 from refresh.models import (
-    ACTIVE_STATUSES, RefreshKind, RefreshMode, RefreshRun, RunPriority, RunSource, RunStatus,
+    RefreshKind, RefreshMode, RefreshRun, RunPriority, RunSource, RunStatus,
 )
+from refresh.selectors import active_runs_with_key
 from refresh.services import access, rate_limits
 from refresh.services.dispatch import enqueue_pickup_on_commit
 from refresh.services.scopes import scope_for
@@ -126,7 +127,7 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
                     enqueue_pickup_on_commit(emergency=priority >= RunPriority.EMERGENCY)
             return run, True
         except IntegrityError:
-            existing = RefreshRun.objects.filter(dedup_key=key, status__in=ACTIVE_STATUSES).first()
+            existing = active_runs_with_key(key).first()
             if existing is not None:
                 if source != RunSource.SCHEDULE and existing.source == RunSource.SCHEDULE:
                     existing = _take_over_scheduled(existing, requested_by=requested_by, role=role,

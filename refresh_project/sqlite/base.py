@@ -9,41 +9,112 @@ at commit or rollback, stands for that lock; a writer waiting for it is woken by
 as soon as it is free, and gives up with "database is locked" after the connection's
 timeout, as SQLite would. Writes outside a transaction (single autocommit statements) still use
 SQLite's own waiting; in-memory databases have no file and no other process to wait for.
+
+SQLite checkpoints the write-ahead log inside the COMMIT that fills it, which here would be
+while the lock is held: every other writer waited for that checkpoint's fsyncs. After a
+transaction the connection makes the same check itself, once the lock is dropped; SQLite's
+own stays, at four times the threshold, for a single transaction larger than that.
 """
 import fcntl
 import os
+import queue
+import struct
 import threading
 
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
+# After a transaction: SQLite's own default threshold. Writes outside transactions (which do
+# not take the writer lock) keep SQLite's automatic checkpoint, at a higher threshold, so a
+# process that writes only that way still keeps the log bounded.
+CHECKPOINT_FRAMES = 1000
+AUTO_CHECKPOINT_FRAMES = 4 * CHECKPOINT_FRAMES
+# The WAL index (the -shm file) starts with its header; mxFrame, the last valid frame of the
+# log, is a native-endian 32-bit integer at byte 16 (https://www.sqlite.org/walformat.html).
+_MX_FRAME = struct.Struct("=I")
+_MX_FRAME_OFFSET = 16
 
-class _LockWaiter:
-    """A thread blocked in flock on a descriptor of its own; wait() says whether it got the lock in time."""
+
+class _Wait:
+    """One connection's wait for the lock: the waiter thread takes it, the connection collects it in time or not."""
 
     def __init__(self, handle: int):
-        self._handle = handle
+        self.handle = handle  # a duplicate of the connection's descriptor: the same open file, so the same lock
         self._state = threading.Lock()
-        self._done = threading.Event()
+        self._done = threading.Lock()
+        self._done.acquire()  # released once the waiter thread is through with this wait
         self._acquired = self._abandoned = False
-        threading.Thread(target=self._take, name="sqlite-writer-lock", daemon=True).start()
 
-    def _take(self):
+    def take(self):
+        """In the waiter thread: block until the lock is free, then hand it over unless the caller left."""
         try:
-            fcntl.flock(self._handle, fcntl.LOCK_EX)
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
             with self._state:
                 self._acquired = not self._abandoned
         finally:
-            # The caller's descriptor shares this open file, so it keeps the lock; once the
-            # caller has given up (and closed its own), this was the last one and frees it.
-            os.close(self._handle)
-            self._done.set()
+            try:
+                # The caller's descriptor keeps the lock; once the caller has given up (and closed
+                # its own), this was the last descriptor of the open file and closing it frees the lock.
+                os.close(self.handle)
+            finally:
+                self._done.release()
 
-    def wait(self, timeout: float) -> bool:
-        self._done.wait(timeout)
+    def collect(self, timeout: float) -> bool:
+        """In the connection's thread: whether the lock came within `timeout` seconds."""
+        self._done.acquire(timeout=max(timeout, 0))
         with self._state:
             self._abandoned = not self._acquired
             return self._acquired
+
+
+class _LockWaiter:
+    """Threads that block in flock on behalf of connections that found the lock taken.
+
+    flock has no timeout, and polling it would bring back the sleeps this module avoids, so a
+    thread blocks in it while the connection waits with a timeout. Starting a thread for each
+    wait cost more CPU than the rest of a short write under load, so the threads stay: one is
+    added only when every one is busy (a process with one connection keeps one), at most
+    MAX_IDLE wait for work, and a forked child, which inherits no threads, starts afresh.
+    """
+
+    MAX_IDLE = 4
+
+    @classmethod
+    def wait(cls, handle: int, timeout: float) -> bool:
+        """Whether the flock on `handle` was taken within `timeout` seconds."""
+        wait = _Wait(os.dup(handle))
+        try:
+            with cls._guard:
+                start = cls._idle == 0
+                if not start:
+                    cls._idle -= 1
+            if start:
+                threading.Thread(target=cls._serve, name="sqlite-writer-lock", daemon=True).start()
+        except BaseException:  # no thread will ever take this wait
+            os.close(wait.handle)
+            raise
+        cls._waits.put(wait)
+        return wait.collect(timeout)
+
+    @classmethod
+    def _serve(cls):
+        while True:
+            try:
+                cls._waits.get().take()
+            except OSError:  # that wait ends unacquired, and its caller is told so
+                pass
+            with cls._guard:
+                if cls._idle >= cls.MAX_IDLE:  # the rest of a burst of waits: let this thread go
+                    return
+                cls._idle += 1
+
+    @classmethod
+    def _forget(cls):
+        cls._guard, cls._waits, cls._idle = threading.Lock(), queue.SimpleQueue(), 0
+
+
+_LockWaiter._forget()
+os.register_at_fork(after_in_child=_LockWaiter._forget)
 
 
 def _then_drop_writer_lock(method):
@@ -66,8 +137,40 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._drop_writer_lock()
             raise
 
-    # Whatever ends the transaction, or the connection, lets the next writer in.
-    _commit = _then_drop_writer_lock(base.DatabaseWrapper._commit)
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        if not self.is_in_memory_db():
+            connection.execute(f"PRAGMA wal_autocheckpoint={AUTO_CHECKPOINT_FRAMES}")
+        return connection
+
+    def _commit(self):
+        try:
+            super()._commit()
+        finally:
+            self._drop_writer_lock()
+        if self.connection is not None:  # Django's _commit does nothing without one
+            self._checkpoint_if_due()
+
+    def _checkpoint_if_due(self):
+        """Checkpoint once the log holds CHECKPOINT_FRAMES pages: the check SQLite makes inside
+        COMMIT (the WAL index header's frame count), made after the lock is dropped. A passive
+        checkpoint runs beside writers and readers (beside another checkpoint it does nothing);
+        one that fails is retried after the next transaction, never reported as a failed commit.
+        Its fsyncs still fall on this transaction's caller, but no longer on every writer."""
+        if self.is_in_memory_db():
+            return
+        try:
+            handle = os.open(f"{self.settings_dict['NAME']}-shm", os.O_RDONLY)
+            try:
+                header = os.pread(handle, _MX_FRAME.size, _MX_FRAME_OFFSET)
+            finally:
+                os.close(handle)
+            if len(header) == _MX_FRAME.size and _MX_FRAME.unpack(header)[0] >= CHECKPOINT_FRAMES:
+                self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+        except (OSError, base.Database.Error):  # no -shm file (not in WAL mode), or a failed checkpoint
+            pass
+
+    # Whatever else ends the transaction, or the connection, lets the next writer in.
     _rollback = _then_drop_writer_lock(base.DatabaseWrapper._rollback)
     _close = _then_drop_writer_lock(base.DatabaseWrapper._close)
 
@@ -86,10 +189,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _wait_for(self, handle):
         """Take the flock on `handle`, or raise OperationalError after the connection's timeout.
 
-        flock has no timeout of its own, and polling it would bring back the sleeps this
-        avoids: a thread blocks in flock on a duplicate of the descriptor (same open file,
-        so the same lock) and is woken by the kernel the moment the lock is free; if the
-        caller gives up first, that thread drops the lock as soon as it gets it.
+        Free, it is taken at once; otherwise the waiter thread blocks in flock and is woken by
+        the kernel the moment the lock is free; if the caller gives up first, that thread drops
+        the lock as soon as it gets it.
         """
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -97,7 +199,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except BlockingIOError:
             pass
         timeout = float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
-        if not _LockWaiter(os.dup(handle)).wait(timeout):
+        if not _LockWaiter.wait(handle, timeout):
             raise OperationalError(f"database is locked: another writer held it for {timeout:g} s")
 
     def _drop_writer_lock(self):

@@ -2,6 +2,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.utils import timezone
 
 from market_data.models import Asset, PriceBar, Quote
@@ -11,6 +12,7 @@ from refresh.models import RefreshRun, RefreshStep, RunPriority, RunSource, RunS
 from refresh.services.execution import (
     claim_next_run, execute_claimed_run, execute_next_refresh, execute_run_in_process, reap_lost_runs,
 )
+from refresh.selectors import active_runs_with_key
 from refresh.services.requests import request_refresh
 
 
@@ -203,6 +205,15 @@ def test_dedup_is_enforced_by_the_database(demo):
     RefreshRun.objects.filter(pk=first.pk).update(status=RunStatus.SUCCESS)
     third, created = request_refresh(kind="benchmark", requested_by=None, source=RunSource.API, enqueue=False)
     assert created and third != first
+
+
+def test_the_active_run_of_a_request_is_found_through_its_unique_index(demo):
+    run = make_run("benchmark")
+    assert list(active_runs_with_key(run.dedup_key)) == [run]
+    if connection.vendor == "sqlite":  # bound statuses made SQLite scan every active run instead
+        assert "USING INDEX one_active_run_per_request" in active_runs_with_key(run.dedup_key).explain()
+    RefreshRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCESS)
+    assert not active_runs_with_key(run.dedup_key).exists()
 
 
 def test_quotes_are_decimal_and_positive(demo):
