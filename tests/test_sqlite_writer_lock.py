@@ -206,6 +206,23 @@ def test_a_forked_child_waits_with_threads_of_its_own(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def test_a_forked_child_does_not_keep_the_parents_lock(database):
+    with transaction.atomic(using=ALIAS):
+        insert(1)
+        pid = os.fork()
+        if pid == 0:  # a child that outlives the parent's transaction, with its descriptors
+            time.sleep(1)
+            os._exit(0)
+    try:
+        # The parent committed; the child closes its copies as soon as it runs, well before it ends.
+        deadline = time.monotonic() + 0.5
+        while not lock_is_free(database) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert lock_is_free(database)
+    finally:
+        os.waitpid(pid, 0)
+
+
 def test_the_log_is_checkpointed_after_the_lock_is_dropped(database):
     seen = []
 

@@ -20,6 +20,8 @@ import os
 import queue
 import struct
 import threading
+import weakref
+from contextlib import suppress
 
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
@@ -33,6 +35,31 @@ AUTO_CHECKPOINT_FRAMES = 4 * CHECKPOINT_FRAMES
 # log, is a native-endian 32-bit integer at byte 16 (https://www.sqlite.org/walformat.html).
 _MX_FRAME = struct.Struct("=I")
 _MX_FRAME_OFFSET = 16
+
+# Every descriptor this process has open on a writer lock file, and the connections holding the
+# lock. A forked child inherits the descriptors, and a flock lasts until every descriptor of its
+# open file is closed: a child that lived on with them (a worker's chunk process, say) would
+# keep the parent's lock after the parent committed, and every writer would wait for the child.
+_handles: set[int] = set()
+_holders = weakref.WeakSet()
+
+
+def _open_lock_file(path: str) -> int:
+    # Read-only is enough for flock, so processes of other users sharing the database can lock it too.
+    handle = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    _handles.add(handle)
+    return handle
+
+
+def _dup(handle: int) -> int:
+    copy = os.dup(handle)
+    _handles.add(copy)
+    return copy
+
+
+def _close(handle: int) -> None:
+    _handles.discard(handle)
+    os.close(handle)
 
 
 class _Wait:
@@ -55,7 +82,7 @@ class _Wait:
             try:
                 # The caller's descriptor keeps the lock; once the caller has given up (and closed
                 # its own), this was the last descriptor of the open file and closing it frees the lock.
-                os.close(self.handle)
+                _close(self.handle)
             finally:
                 self._done.release()
 
@@ -82,7 +109,7 @@ class _LockWaiter:
     @classmethod
     def wait(cls, handle: int, timeout: float) -> bool:
         """Whether the flock on `handle` was taken within `timeout` seconds."""
-        wait = _Wait(os.dup(handle))
+        wait = _Wait(_dup(handle))
         try:
             with cls._guard:
                 start = cls._idle == 0
@@ -91,7 +118,7 @@ class _LockWaiter:
             if start:
                 threading.Thread(target=cls._serve, name="sqlite-writer-lock", daemon=True).start()
         except BaseException:  # no thread will ever take this wait
-            os.close(wait.handle)
+            _close(wait.handle)
             raise
         cls._waits.put(wait)
         return wait.collect(timeout)
@@ -113,8 +140,20 @@ class _LockWaiter:
         cls._guard, cls._waits, cls._idle = threading.Lock(), queue.SimpleQueue(), 0
 
 
+def _after_fork_in_child():
+    """Close the inherited lock descriptors; start with no waiting threads (none were inherited)."""
+    for handle in list(_handles):
+        with suppress(OSError):
+            os.close(handle)
+    _handles.clear()
+    for connection in list(_holders):
+        connection._writer_lock = None
+    _holders.clear()
+    _LockWaiter._forget()
+
+
 _LockWaiter._forget()
-os.register_at_fork(after_in_child=_LockWaiter._forget)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _then_drop_writer_lock(method):
@@ -177,14 +216,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _take_writer_lock(self):
         if self.is_in_memory_db() or self._writer_lock is not None:
             return
-        # Read-only is enough for flock, so processes of other users sharing the database can lock it too.
-        handle = os.open(f"{self.settings_dict['NAME']}-writer.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+        handle = _open_lock_file(f"{self.settings_dict['NAME']}-writer.lock")
         try:
             self._wait_for(handle)
         except BaseException:
-            os.close(handle)
+            _close(handle)
             raise
         self._writer_lock = handle
+        _holders.add(self)
 
     def _wait_for(self, handle):
         """Take the flock on `handle`, or raise OperationalError after the connection's timeout.
@@ -205,4 +244,5 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _drop_writer_lock(self):
         handle, self._writer_lock = self._writer_lock, None
         if handle is not None:
-            os.close(handle)  # closing the descriptor releases the flock
+            _holders.discard(self)
+            _close(handle)  # closing the descriptor releases the flock
