@@ -18,10 +18,10 @@ from bench.report import machine, markdown, table_text
 
 SCALES = {
     "full": {"users": 10000, "assets": 500, "years": 5, "short_years": 1, "clients": 32, "load_seconds": 20.0,
-             "warmup_seconds": 3.0, "gunicorn_workers": 4, "queue_runs": 20, "naive_sample": 300,
+             "load_repeats": 3, "warmup_seconds": 3.0, "gunicorn_workers": 4, "queue_runs": 20, "naive_sample": 300,
              "naive_bar_sample": 2000, "provider_latency": 0.3, "provider_concurrency": 4},
     "tiny": {"users": 6, "assets": 8, "years": 1, "short_years": 1, "clients": 2, "load_seconds": 1.0,
-             "warmup_seconds": 0.2, "gunicorn_workers": 1, "queue_runs": 2, "naive_sample": 10,
+             "load_repeats": 1, "warmup_seconds": 0.2, "gunicorn_workers": 1, "queue_runs": 2, "naive_sample": 10,
              "naive_bar_sample": 20, "provider_latency": 0.05, "provider_concurrency": 2},
 }
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/refresh_bench"

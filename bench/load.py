@@ -178,11 +178,14 @@ def _stats(phases: list[list[tuple[int, float]]]) -> dict:
 
 
 def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers: int, log_path: Path,
-                         rounds: int = 2) -> dict:
+                         rounds: int = 2, repeats: int = 1) -> dict:
     """p50/p99 latency and throughput of the bare endpoint and of the trigger on one server.
 
     The endpoints take turns (`rounds` phases each, `seconds` in all per endpoint), so a burst
-    of load from elsewhere on the machine falls on both rather than on one.
+    of load from elsewhere on the machine falls on both rather than on one. The whole
+    measurement is made `repeats` times on the same server: one 20-second p99 moves by a
+    tenth or more from run to run, so the figures reported are those of the run with the
+    median p99 ratio, and every run's ratio is kept beside them.
     """
     tokens = _user_tokens()
     fresh = list(tokens)  # each trigger request from a user who has not asked yet; topped up below
@@ -201,24 +204,36 @@ def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers
             yield TRIGGER_PATH.format(user_id=user_id), key
 
     requests = {"bare": bare(), "trigger": trigger()}
-    phases = {name: [] for name in requests}
-    cpu = {name: [] for name in requests}
+    runs = []
     with gunicorn(workers=workers, log_path=log_path) as port:
         asyncio.run(_load(port, requests["bare"], clients=clients, seconds=warmup))
         warm = asyncio.run(_load(port, requests["trigger"], clients=clients, seconds=warmup))
         # Enough new users for twice the warm-up's pace over the measured phases.
         rate = (len(warm) - 1) / max(warm[-1][1], 1e-3)
-        fresh += _new_user_tokens(int(2 * rate * seconds) - (len(fresh) - asked))
-        for _ in range(rounds):
-            for name, source in requests.items():
-                results, spent = _cpu_per_request(port, lambda source=source: asyncio.run(
-                    _load(port, source, clients=clients, seconds=seconds / rounds)))
-                phases[name].append(results)
-                cpu[name].append(spent)
-    return {"clients": clients, "seconds": seconds, "rounds": rounds, "workers": workers, "users": len(fresh),
-            **{name: {**_stats(found), "cpu_ms_per_request": {
+        fresh += _new_user_tokens(int(2 * rate * seconds * repeats) - (len(fresh) - asked))
+        for _ in range(repeats):
+            phases = {name: [] for name in requests}
+            cpu = {name: [] for name in requests}
+            for _ in range(rounds):
+                for name, source in requests.items():
+                    results, spent = _cpu_per_request(port, lambda source=source: asyncio.run(
+                        _load(port, source, clients=clients, seconds=seconds / rounds)))
+                    phases[name].append(results)
+                    cpu[name].append(spent)
+            runs.append({name: {**_stats(found), "cpu_ms_per_request": {
                 who: sum(spent[who] for spent in cpu[name]) / len(cpu[name]) for who in cpu[name][0]}}
-               for name, found in phases.items()}}
+                for name, found in phases.items()})
+    return {"clients": clients, "seconds": seconds, "rounds": rounds, "repeats": repeats, "workers": workers,
+            "users": len(fresh), "p99_ratios": [_p99_ratio(run) for run in runs], **median_run(runs)}
+
+
+def _p99_ratio(run: dict) -> float:
+    return run["trigger"]["p99_ms"] / run["bare"]["p99_ms"]
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run whose trigger-to-bare p99 ratio is the median (the upper one of an even count)."""
+    return sorted(runs, key=_p99_ratio)[len(runs) // 2]
 
 
 def request_costs(*, samples: int) -> dict:

@@ -51,6 +51,7 @@ def main():
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--load-seconds", type=float, default=20)
     parser.add_argument("--warmup-seconds", type=float, default=3)
+    parser.add_argument("--load-repeats", type=int, default=3)
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     parser.add_argument("--queue-runs", type=int, default=20)
     parser.add_argument("--naive-sample", type=int, default=300)
@@ -137,7 +138,7 @@ def main():
     section("trigger load")
     results["request_costs"] = request_costs(samples=min(50, max(1, args.users // 20)))
     results["trigger"] = measure_trigger_load(
-        clients=args.clients, seconds=args.load_seconds, warmup=args.warmup_seconds,
+        clients=args.clients, seconds=args.load_seconds, warmup=args.warmup_seconds, repeats=args.load_repeats,
         workers=args.gunicorn_workers, log_path=args.logs / f"gunicorn-{connection.vendor}.log")
 
     section("queue latency")

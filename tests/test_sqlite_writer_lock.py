@@ -1,14 +1,13 @@
 """SQLite's writers queue on a file lock (refresh_project/sqlite): held exactly while a transaction is open."""
 import fcntl
 import os
-import sqlite3
 import threading
 import time
 
 import pytest
 from django.db import OperationalError, connection, connections, transaction
 
-from refresh_project.sqlite.base import AUTO_CHECKPOINT_FRAMES, CHECKPOINT_FRAMES, DatabaseWrapper, _LockWaiter
+from refresh_project.sqlite.base import DatabaseWrapper, _LockWaiter
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite backend's own behaviour")
 
@@ -223,27 +222,6 @@ def test_a_forked_child_does_not_keep_the_parents_lock(database):
         os.waitpid(pid, 0)
 
 
-def test_the_log_is_checkpointed_after_the_lock_is_dropped(database):
-    seen = []
-
-    def trace(statement):
-        if statement.startswith("PRAGMA wal_checkpoint"):
-            seen.append(lock_is_free(database))
-
-    with connections[ALIAS].cursor() as cursor:
-        cursor.execute("PRAGMA wal_autocheckpoint")
-        assert cursor.fetchone()[0] == AUTO_CHECKPOINT_FRAMES  # SQLite's own, inside COMMIT, only as a backstop
-    connections[ALIAS].connection.set_trace_callback(trace)
-    with transaction.atomic(using=ALIAS):  # more pages than CHECKPOINT_FRAMES
-        connections[ALIAS].cursor().executemany("INSERT INTO item VALUES (%s)",
-                                                [("x" * 4000,) for _ in range(CHECKPOINT_FRAMES + 100)])
-    assert seen == [True]
-    with connections[ALIAS].cursor() as cursor:
-        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        _busy, logged, copied = cursor.fetchone()
-    assert logged == copied > CHECKPOINT_FRAMES  # every frame was already in the database
-
-
 def test_a_burst_of_waits_leaves_at_most_max_idle_threads(tmp_path):
     waits = [threading.Thread(target=_contended_wait, args=(tmp_path / f"{n}.lock",), kwargs={"hold": 0.2})
              for n in range(_LockWaiter.MAX_IDLE + 3)]
@@ -254,26 +232,3 @@ def test_a_burst_of_waits_leaves_at_most_max_idle_threads(tmp_path):
     time.sleep(0.1)  # the threads finish counting themselves idle, or leaving
     assert _LockWaiter._idle <= _LockWaiter.MAX_IDLE
     assert _waiter_threads() <= _LockWaiter.MAX_IDLE
-
-
-def test_a_commit_without_a_connection_still_succeeds(database):
-    keeper = sqlite3.connect(str(database).removesuffix("-writer.lock"))  # keeps the log and its index
-    try:
-        # Autocommit statements: a log past the threshold that no checkpoint of ours has copied yet.
-        connections[ALIAS].cursor().executemany("INSERT INTO item VALUES (%s)",
-                                                [("x" * 4000,) for _ in range(CHECKPOINT_FRAMES + 100)])
-        connections[ALIAS].close()
-        connections[ALIAS].commit()  # Django's commit does nothing without a connection; nor may the checkpoint
-    finally:
-        keeper.close()
-
-
-def test_small_transactions_leave_the_log_to_grow(database):
-    seen = []
-    connections[ALIAS].ensure_connection()
-    connections[ALIAS].connection.set_trace_callback(
-        lambda statement: seen.append(statement) if statement.startswith("PRAGMA wal_checkpoint") else None)
-    for n in range(5):
-        with transaction.atomic(using=ALIAS):
-            insert(n)
-    assert seen == []

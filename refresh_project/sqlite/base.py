@@ -9,32 +9,16 @@ at commit or rollback, stands for that lock; a writer waiting for it is woken by
 as soon as it is free, and gives up with "database is locked" after the connection's
 timeout, as SQLite would. Writes outside a transaction (single autocommit statements) still use
 SQLite's own waiting; in-memory databases have no file and no other process to wait for.
-
-SQLite checkpoints the write-ahead log inside the COMMIT that fills it, which here would be
-while the lock is held: every other writer waited for that checkpoint's fsyncs. After a
-transaction the connection makes the same check itself, once the lock is dropped; SQLite's
-own stays, at four times the threshold, for a single transaction larger than that.
 """
 import fcntl
 import os
 import queue
-import struct
 import threading
 import weakref
 from contextlib import suppress
 
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
-
-# After a transaction: SQLite's own default threshold. Writes outside transactions (which do
-# not take the writer lock) keep SQLite's automatic checkpoint, at a higher threshold, so a
-# process that writes only that way still keeps the log bounded.
-CHECKPOINT_FRAMES = 1000
-AUTO_CHECKPOINT_FRAMES = 4 * CHECKPOINT_FRAMES
-# The WAL index (the -shm file) starts with its header; mxFrame, the last valid frame of the
-# log, is a native-endian 32-bit integer at byte 16 (https://www.sqlite.org/walformat.html).
-_MX_FRAME = struct.Struct("=I")
-_MX_FRAME_OFFSET = 16
 
 # Every descriptor this process has open on a writer lock file, and the connections holding the
 # lock. A forked child inherits the descriptors, and a flock lasts until every descriptor of its
@@ -176,40 +160,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._drop_writer_lock()
             raise
 
-    def get_new_connection(self, conn_params):
-        connection = super().get_new_connection(conn_params)
-        if not self.is_in_memory_db():
-            connection.execute(f"PRAGMA wal_autocheckpoint={AUTO_CHECKPOINT_FRAMES}")
-        return connection
-
-    def _commit(self):
-        try:
-            super()._commit()
-        finally:
-            self._drop_writer_lock()
-        if self.connection is not None:  # Django's _commit does nothing without one
-            self._checkpoint_if_due()
-
-    def _checkpoint_if_due(self):
-        """Checkpoint once the log holds CHECKPOINT_FRAMES pages: the check SQLite makes inside
-        COMMIT (the WAL index header's frame count), made after the lock is dropped. A passive
-        checkpoint runs beside writers and readers (beside another checkpoint it does nothing);
-        one that fails is retried after the next transaction, never reported as a failed commit.
-        Its fsyncs still fall on this transaction's caller, but no longer on every writer."""
-        if self.is_in_memory_db():
-            return
-        try:
-            handle = os.open(f"{self.settings_dict['NAME']}-shm", os.O_RDONLY)
-            try:
-                header = os.pread(handle, _MX_FRAME.size, _MX_FRAME_OFFSET)
-            finally:
-                os.close(handle)
-            if len(header) == _MX_FRAME.size and _MX_FRAME.unpack(header)[0] >= CHECKPOINT_FRAMES:
-                self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
-        except (OSError, base.Database.Error):  # no -shm file (not in WAL mode), or a failed checkpoint
-            pass
-
-    # Whatever else ends the transaction, or the connection, lets the next writer in.
+    # Whatever ends the transaction, or the connection, lets the next writer in.
+    _commit = _then_drop_writer_lock(base.DatabaseWrapper._commit)
     _rollback = _then_drop_writer_lock(base.DatabaseWrapper._rollback)
     _close = _then_drop_writer_lock(base.DatabaseWrapper._close)
 

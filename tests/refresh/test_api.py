@@ -166,3 +166,19 @@ def test_the_browsable_api_form_with_its_csrf_token_is_accepted(admin, run_tasks
     client.force_login(admin)
     response = run_tasks(client.post, f"{BASE}/prices", {"mode": "incremental", "csrfmiddlewaretoken": "x"})
     assert response.status_code == HTTPStatus.ACCEPTED, response.content
+
+
+def test_request_bodies_are_validated_on_fields_of_their_own():
+    """The request serializer copies its declared fields shallowly; each instance must still bind its own."""
+    from refresh.api.serializers import RefreshRequestSerializer
+
+    first = RefreshRequestSerializer(data={"mode": "smart", "symbols": ["AAPL", "X" * 21]})
+    second = RefreshRequestSerializer(data={"mode": "full", "priority": "high"})
+    assert not first.is_valid()
+    assert second.is_valid(), second.errors
+    assert first.errors == {"symbols": {1: ["Ensure this field has no more than 20 characters."]}}
+    assert second.validated_data == {"mode": "full", "priority": "high", "wait": 0, "apply_rebalancing": False}
+    assert first.fields["mode"].parent is first and second.fields["mode"].parent is second
+    declared = RefreshRequestSerializer._declared_fields["mode"]
+    assert declared not in (first.fields["mode"], second.fields["mode"])
+    assert declared.field_name is None  # the declared fields themselves are never bound
