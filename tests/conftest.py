@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import caches
+from django.core.servers.basehttp import WSGIServer
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 from django.test import override_settings
@@ -15,6 +16,10 @@ from refresh.services.demo import seed_demo
 from refresh.services.tracking import forget_memoised_estimates
 
 ROLE_PERMISSIONS = import_module("refresh.migrations.0003_role_groups").ROLE_PERMISSIONS
+
+# Django's test server listens with a backlog of 10; tests that connect 50 clients at once
+# (tests/refresh/test_orchestration.py) then had a connection reset by the kernel now and then.
+WSGIServer.request_queue_size = 128
 
 
 @receiver(post_migrate, dispatch_uid="tests.restore_role_groups")
