@@ -170,12 +170,12 @@ def _cpu_split(endpoint: dict) -> str:
 
 
 def _repeats(dbs: dict) -> str:
-    repeats = max(r["trigger"].get("repeats", 1) for r in dbs.values())
-    if repeats == 1:
+    load = next(iter(dbs.values()))["trigger"]
+    if load.get("repeats", 1) == 1:
         return ""
-    return (f" The whole measurement is made {repeats} times in a row and the table shows the run with the median "
-            "p99 ratio (every run's ratio beside it): a single 20-second p99 moves by a tenth or more from run to "
-            "run.")
+    return (f" The whole measurement is made {load['repeats']} times in a row and the table shows the run with the "
+            f"median p99 ratio (every run's ratio beside it): a single {load['seconds']:g}-second p99 moves by a "
+            "tenth or more from run to run.")
 
 
 def trigger_costs(db: str, r: dict) -> str:
