@@ -72,16 +72,15 @@ class RefreshRunListSerializer(RefreshRunSerializer):
 
 def run_status_data(run: RefreshRun) -> dict:
     """The status response: progress while active, the outcome once finished."""
-    dt = _DATETIME
     if not run.is_finished:
         return {
             "status": run.status, "refresh_id": run.refresh_id, "kind": run.kind, "mode": run.mode,
             "priority": run.priority_name, "progress": round(run.progress, 4), "current_step": run.current_step,
-            "estimated_completion": dt.to_representation(current_eta(run)),
+            "estimated_completion": _DATETIME.to_representation(current_eta(run)),
         }
     data = {
         "status": run.status, "refresh_id": run.refresh_id, "kind": run.kind, "mode": run.mode,
-        "timestamp": dt.to_representation(run.finished_at), "duration_ms": run.duration_ms or 0,
+        "timestamp": _DATETIME.to_representation(run.finished_at), "duration_ms": run.duration_ms or 0,
         "items_updated": run.items_updated, "provider_calls": run.provider_calls,
     }
     if run.params.get("skip_reason"):
