@@ -184,3 +184,17 @@ class ScopeLease(models.Model):
 
     def __str__(self):
         return f"{self.scope} held by {self.run_id}"
+
+
+class WaitingPickup(models.Model):
+    """The pickup task a queue lane holds for its waiting runs, shared by every run queued after it.
+
+    Only on SQLite with the ORM broker (refresh.services.dispatch); the task is a row of
+    django-q2's queue table, so this names it by id rather than by a foreign key into that app.
+    """
+
+    lane = models.CharField(max_length=100, primary_key=True, help_text="The django-q2 queue: the cluster name.")
+    task_id = models.BigIntegerField(help_text="django_q_ormq id of the lane's latest pickup task.")
+
+    def __str__(self):
+        return f"{self.lane}: task {self.task_id}"

@@ -1,11 +1,14 @@
-"""Reading refresh runs: who sees which, recent runs, waiting for one to finish."""
+"""Reading refresh runs: who sees which, recent runs, waiting for one to finish, the queue."""
 import time
 
+from django.db import connections
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404
+from django.utils import timezone
+from django_q.models import OrmQ
 
-from refresh.models import ACTIVE_STATUSES, RefreshRun
+from refresh.models import ACTIVE_STATUSES, RefreshRun, RunStatus, WaitingPickup
 from refresh.services import access
 
 # The condition of the one_active_run_per_request index in literals. SQLite uses a partial
@@ -53,3 +56,23 @@ def wait_for_run(*, run: RefreshRun, timeout: float | None = None, poll: float =
         if listener:
             listener(run)
     return run
+
+
+def pickup_waiting(*, lane: str, using: str) -> bool:
+    """Whether the lane's latest pickup task is still queued and untaken (SQLite, ORM broker).
+
+    A task whose worker died counts as waiting: its lock lapses and the broker hands it out again.
+    One statement on the request path, so raw SQL rather than the ORM's query building.
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    sql = (f"SELECT 1 FROM {quote(WaitingPickup._meta.db_table)} AS p JOIN {quote(OrmQ._meta.db_table)} AS q "
+           f"ON q.{quote('id')} = p.{quote('task_id')} WHERE p.{quote('lane')} = %s AND q.{quote('lock')} <= %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [lane, connection.ops.adapt_datetimefield_value(timezone.now())])
+        return cursor.fetchone() is not None
+
+
+def runs_waiting(*, min_priority: int = 0) -> bool:
+    """Whether any run (of at least this priority) is queued and not started."""
+    return RefreshRun.objects.filter(status=RunStatus.QUEUED, priority__gte=min_priority).exists()

@@ -3,13 +3,26 @@
 A queued task does not name a run: it claims the most urgent runnable one when a worker
 picks it up. So the broker's first-in-first-out order never overrides run priorities, and
 a task whose run was already taken simply finds the next one or nothing.
+
+On SQLite with the ORM broker a lane's pickups are shared: a run queued while the lane still
+holds a pickup no worker has taken writes no task of its own, and a worker that takes a pickup
+and starts a run queues the next one while runs still wait (``pass_pickup_on``). That saves
+every request a second insert and its task's signing inside SQLite's single write lock, and
+workers a stream of pickups that find nothing. It is safe because SQLite lets one writer in at
+a time: the broker marks a task taken with a write, so a request's check, made inside its own
+write transaction, sees the task either still waiting (its worker will then see the new run)
+or taken (the request queues another). PostgreSQL runs those transactions side by side, and
+Redis is told only after the commit, so there every run queues its own pickup.
 """
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
+
+from refresh.models import RunPriority, WaitingPickup
+from refresh.selectors import pickup_waiting, runs_waiting
 
 EMERGENCY_CLUSTER = "emergency"
 
@@ -20,14 +33,70 @@ def _broker(cluster: str):
     return get_broker(cluster)
 
 
+def _orm_alias() -> str | None:
+    """The database alias of the ORM broker's queue; None with another broker or in sync mode."""
+    if "orm" in settings.Q_CLUSTER and not settings.Q_CLUSTER.get("sync"):
+        return settings.Q_CLUSTER["orm"]
+    return None
+
+
+def pickups_are_shared() -> bool:
+    """Whether a lane's waiting pickup serves every run queued after it (SQLite, ORM broker)."""
+    alias = _orm_alias()
+    return alias is not None and connections[alias].vendor == "sqlite"
+
+
+def _lanes(*, emergency: bool) -> list[tuple[str, bool]]:
+    # Name the normal lane: inside an emergency worker the default queue is the emergency one.
+    normal = (settings.Q_CLUSTER["name"], False)
+    return [(EMERGENCY_CLUSTER, True), normal] if emergency else [normal]
+
+
+def _queue_pickup(cluster: str, *, emergency_lane: bool) -> None:
+    if emergency_lane:
+        async_task("refresh.tasks.execute_next_refresh", emergency_lane=True, cluster=cluster,
+                   broker=_broker(cluster), task_name="refresh: emergency pickup")
+    else:
+        async_task("refresh.tasks.execute_next_refresh", cluster=cluster, broker=_broker(cluster),
+                   task_name="refresh: pickup")
+
+
+def _share_pickup(cluster: str, *, emergency_lane: bool) -> None:
+    """Queue a pickup in this lane unless one is still waiting there; inside a write transaction."""
+    alias = settings.Q_CLUSTER["orm"]
+    if pickup_waiting(lane=cluster, using=alias):
+        return
+    _queue_pickup(cluster, emergency_lane=emergency_lane)
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT last_insert_rowid()")  # the task's row: this connection's latest insert
+        task_id = cursor.fetchone()[0]
+    WaitingPickup.objects.using(alias).bulk_create([WaitingPickup(lane=cluster, task_id=task_id)],
+                                                   update_conflicts=True, unique_fields=["lane"],
+                                                   update_fields=["task_id"])
+
+
+def _pickup(lanes: list[tuple[str, bool]]) -> None:
+    if not pickups_are_shared():
+        for cluster, emergency_lane in lanes:
+            _queue_pickup(cluster, emergency_lane=emergency_lane)
+        return
+    with transaction.atomic(using=settings.Q_CLUSTER["orm"], savepoint=False):
+        for cluster, emergency_lane in lanes:
+            _share_pickup(cluster, emergency_lane=emergency_lane)
+
+
 def enqueue_pickup(*, emergency: bool = False) -> None:
     """Ask a worker to start the next runnable run; emergency runs also use the reserved lane."""
-    if emergency:
-        async_task("refresh.tasks.execute_next_refresh", emergency_lane=True, cluster=EMERGENCY_CLUSTER,
-                   broker=_broker(EMERGENCY_CLUSTER), task_name="refresh: emergency pickup")
-    # Name the normal lane: inside an emergency worker the default queue is the emergency one.
-    async_task("refresh.tasks.execute_next_refresh", cluster=settings.Q_CLUSTER["name"],
-               broker=_broker(settings.Q_CLUSTER["name"]), task_name="refresh: pickup")
+    _pickup(_lanes(emergency=emergency))
+
+
+def pass_pickup_on(*, min_priority: int = 0) -> None:
+    """A worker took its lane's pickup and started a run: where pickups are shared, runs queued
+    behind that pickup need the next one, so that other workers start them now rather than one
+    after another. Elsewhere each run has its own pickup already."""
+    if pickups_are_shared() and runs_waiting(min_priority=min_priority):
+        emergency_lane = min_priority >= RunPriority.EMERGENCY
+        _pickup([(EMERGENCY_CLUSTER, True)] if emergency_lane else _lanes(emergency=False))
 
 
 def enqueue_pickup_on_commit(*, emergency: bool = False) -> None:
@@ -39,8 +108,8 @@ def enqueue_pickup_on_commit(*, emergency: bool = False) -> None:
     the task at once), is told only after the commit; if it is down then, the reaper
     re-queues the run.
     """
-    if "orm" in settings.Q_CLUSTER and not settings.Q_CLUSTER.get("sync") and transaction.get_connection(
-            settings.Q_CLUSTER["orm"]).in_atomic_block:
+    alias = _orm_alias()
+    if alias is not None and transaction.get_connection(alias).in_atomic_block:
         enqueue_pickup(emergency=emergency)
     else:
         transaction.on_commit(lambda: enqueue_pickup(emergency=emergency), robust=True)

@@ -12,7 +12,8 @@ from refresh_project.log_redaction import redact_text
 from refresh.errors import RunNotCancellable, RunStopped
 from refresh.models import RefreshRun, RunStatus, ScopeLease
 from refresh.services import access
-from refresh.services.dispatch import enqueue_pickup
+from refresh.selectors import runs_waiting
+from refresh.services.dispatch import enqueue_pickup, pass_pickup_on
 from refresh.services.events import REFRESH_COMPLETED, REFRESH_FAILED, emit_event, run_payload
 from refresh.services.scopes import (
     grant_lease, held_scopes, lease_expiry, release_lease, scopes_conflict, serialise_lease_changes,
@@ -139,7 +140,7 @@ def _execute_claimed_run(run: RefreshRun, *, claimed_at: float | None, listener)
     logger.info("refresh run %s finished: %s", run.refresh_id, run.status)
     emit_event(event_type=REFRESH_COMPLETED if run.status in (RunStatus.SUCCESS, RunStatus.PARTIAL)
                else REFRESH_FAILED, payload=run_payload(run))
-    if RefreshRun.objects.filter(status=RunStatus.QUEUED).exists():
+    if runs_waiting():
         enqueue_pickup()
     return run
 
@@ -151,6 +152,7 @@ def execute_next_refresh(*, min_priority: int = 0) -> RefreshRun | None:
     run = claim_next_run(min_priority=min_priority)
     if run is None:
         return None
+    pass_pickup_on(min_priority=min_priority)
     return execute_claimed_run(run, claimed_at=began)
 
 
@@ -193,7 +195,7 @@ def fail_lost_runs() -> int:
 def reap_lost_runs() -> int:
     """The periodic reaper: fail lost runs, then let the queue move on."""
     reaped = fail_lost_runs()
-    if reaped or RefreshRun.objects.filter(status=RunStatus.QUEUED).exists():
+    if reaped or runs_waiting():
         enqueue_pickup()
     return reaped
 

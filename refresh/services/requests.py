@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from market_data.models import Asset
 from refresh.errors import InvalidRefreshRequest, TargetNotFound
+from refresh_project.inserts import insert_new
 from refresh_project.log_context import current_request_id
 from refresh.models import (
     RefreshKind, RefreshMode, RefreshRun, RunPriority, RunSource, RunStatus,
@@ -108,15 +109,16 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
     key = dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params)
     expected_seconds = estimate_duration_seconds(kind=kind, mode=mode)  # before the write lock is taken
     for _ in range(3):
+        run = RefreshRun(
+            kind=kind, mode=mode, priority=priority, requested_by=requested_by, requested_role=role,
+            source=source, target_user_id=target_user_id, params=params, dedup_key=key,
+            request_id=current_request_id() or "",
+            scope=scope_for(kind=kind, target_user_id=target_user_id),
+            estimated_completion=timezone.now() + timedelta(seconds=expected_seconds),
+        )
         try:
             with transaction.atomic():
-                run = RefreshRun.objects.create(
-                    kind=kind, mode=mode, priority=priority, requested_by=requested_by, requested_role=role,
-                    source=source, target_user_id=target_user_id, params=params, dedup_key=key,
-                    request_id=current_request_id() or "",
-                    scope=scope_for(kind=kind, target_user_id=target_user_id),
-                    estimated_completion=timezone.now() + timedelta(seconds=expected_seconds),
-                )
+                insert_new(run)
                 # Limits are checked once the insert has passed the dedup index: an identical
                 # request for an active run gets that run and spends nothing, and a refusal
                 # rolls the new run back. The checks above become its first steps when a

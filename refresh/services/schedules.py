@@ -3,6 +3,7 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -60,6 +61,7 @@ def recent_equivalent_manual_run(*, kind: str, mode: str, within: timedelta) -> 
     )
 
 
+@transaction.atomic  # nobody may see the skipped run without the step that says why
 def _record_skipped(*, kind: str, mode: str, reason: str) -> RefreshRun:
     now = timezone.now()
     run = RefreshRun.objects.create(

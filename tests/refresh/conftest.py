@@ -65,9 +65,10 @@ class Workers:
 
 
 @pytest.fixture
-def workers(transactional_db, monkeypatch, tmp_path):
+def workers(transactional_db, monkeypatch, settings, tmp_path):
     """Queued tasks go to the broker (not run inline) and real workers execute them."""
     monkeypatch.setattr("django_q.conf.Conf.SYNC", False)
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
     pool = Workers(tmp_path)
     yield pool
     pool.stop_all()

@@ -70,6 +70,18 @@ def test_queued_runs_start_in_priority_order_and_emergency_does_not_wait(workers
     assert busy.finished_at <= high.started_at < medium.started_at < low.started_at
 
 
+def test_waiting_runs_start_side_by_side_when_workers_are_free(workers):
+    """A worker that takes the pickup passes one on to the runs behind it (shared on SQLite)."""
+    seed_demo(users=4, assets=10, years=1)
+    workers.start(MOCK_PROVIDER_LATENCY=1.5, Q_WORKERS=3)
+    targets = get_user_model().objects.filter(portfolios__isnull=False).distinct()[:3]
+    runs = [finished(run, timeout=90) for run in [request("portfolio", target_user_id=user.pk) for user in targets]]
+
+    assert [run.status for run in runs] == [RunStatus.SUCCESS] * 3, workers.logs()
+    assert max(run.started_at for run in runs) < min(run.finished_at for run in runs), \
+        [(run.started_at, run.finished_at) for run in runs]
+
+
 def test_a_worker_killed_mid_run_is_reaped_and_the_next_run_succeeds(workers):
     seed_demo(users=3, assets=10, years=1)
     bars_before = dict(PriceBar.objects.values_list("asset__symbol").annotate(n=Count("id")))
