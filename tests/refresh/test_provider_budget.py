@@ -8,7 +8,7 @@ busy worker is waiting for credits, so no provider call ever straddles a minute.
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -66,11 +66,10 @@ class SharedClock:
                 self.condition.wait(0.05)
 
 
-def _seed():
-    """20 assets with history up to today's close, and two users who each hold all of them."""
-    assets = Asset.objects.bulk_create([Asset(symbol=s, name=s) for s in SYMBOLS])
-    history = MockProvider(batch_size=120).fetch_history(SYMBOLS, start=NOW.date() - timedelta(days=60),
-                                                           end=NOW.date())
+def seed_two_holders(symbols: list[str], *, through: date) -> list:
+    """Assets with 60 days of history up to `through`, and two users who each hold all of them."""
+    assets = Asset.objects.bulk_create([Asset(symbol=s, name=s) for s in symbols])
+    history = MockProvider(batch_size=120).fetch_history(symbols, start=through - timedelta(days=60), end=through)
     store_history(histories=history.items.values())
     owners = []
     for name in ("ann", "ben"):
@@ -94,7 +93,7 @@ def test_two_workers_never_spend_more_than_8_credits_in_any_minute(settings, tim
         settings.MARKET_DATA_CREDIT_STORE = "redis"
         assert isinstance(credit_store(), RedisCreditStore)
     time_machine.move_to(NOW, tick=False)
-    owners = _seed()
+    owners = seed_two_holders(SYMBOLS, through=NOW.date())  # 20 assets
     runs = [request_refresh(kind="portfolio", target_user_id=owner.pk, requested_by=None,
                             source=RunSource.COMMAND, enqueue=False)[0] for owner in owners]
     clock = SharedClock(time_machine, workers=2)
