@@ -46,48 +46,46 @@ def pickups_are_shared() -> bool:
     return alias is not None and connections[alias].vendor == "sqlite"
 
 
+_EMERGENCY_LANE = (EMERGENCY_CLUSTER, True)
+
+
 def _lanes(*, emergency: bool) -> list[tuple[str, bool]]:
+    """(cluster, is the emergency lane) of each lane a pickup goes to."""
     # Name the normal lane: inside an emergency worker the default queue is the emergency one.
     normal = (settings.Q_CLUSTER["name"], False)
-    return [(EMERGENCY_CLUSTER, True), normal] if emergency else [normal]
+    return [_EMERGENCY_LANE, normal] if emergency else [normal]
 
 
 def _queue_pickup(cluster: str, *, emergency_lane: bool) -> None:
-    if emergency_lane:
-        async_task("refresh.tasks.execute_next_refresh", emergency_lane=True, cluster=cluster,
-                   broker=_broker(cluster), task_name="refresh: emergency pickup")
-    else:
-        async_task("refresh.tasks.execute_next_refresh", cluster=cluster, broker=_broker(cluster),
-                   task_name="refresh: pickup")
+    lane = {"emergency_lane": True} if emergency_lane else {}
+    async_task("refresh.tasks.execute_next_refresh", cluster=cluster, broker=_broker(cluster),
+               task_name="refresh: emergency pickup" if emergency_lane else "refresh: pickup", **lane)
 
 
-def _share_pickup(cluster: str, *, emergency_lane: bool) -> None:
-    """Queue a pickup in this lane unless one is still waiting there; inside a write transaction."""
+def _share_pickups(lanes: list[tuple[str, bool]]) -> None:
+    """Queue a pickup in each lane unless one is still waiting there, in one write transaction."""
     alias = settings.Q_CLUSTER["orm"]
-    if pickup_waiting(lane=cluster, using=alias):
-        return
-    _queue_pickup(cluster, emergency_lane=emergency_lane)
-    with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT last_insert_rowid()")  # the task's row: this connection's latest insert
-        task_id = cursor.fetchone()[0]
-    WaitingPickup.objects.using(alias).bulk_create([WaitingPickup(lane=cluster, task_id=task_id)],
-                                                   update_conflicts=True, unique_fields=["lane"],
-                                                   update_fields=["task_id"])
-
-
-def _pickup(lanes: list[tuple[str, bool]]) -> None:
-    if not pickups_are_shared():
+    with transaction.atomic(using=alias, savepoint=False):
         for cluster, emergency_lane in lanes:
+            if pickup_waiting(lane=cluster, using=alias):
+                continue
             _queue_pickup(cluster, emergency_lane=emergency_lane)
-        return
-    with transaction.atomic(using=settings.Q_CLUSTER["orm"], savepoint=False):
-        for cluster, emergency_lane in lanes:
-            _share_pickup(cluster, emergency_lane=emergency_lane)
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT last_insert_rowid()")  # the task's row: this connection's latest insert
+                task_id = cursor.fetchone()[0]
+            WaitingPickup.objects.using(alias).bulk_create(
+                [WaitingPickup(lane=cluster, task_id=task_id)], update_conflicts=True, unique_fields=["lane"],
+                update_fields=["task_id"])
 
 
 def enqueue_pickup(*, emergency: bool = False) -> None:
     """Ask a worker to start the next runnable run; emergency runs also use the reserved lane."""
-    _pickup(_lanes(emergency=emergency))
+    lanes = _lanes(emergency=emergency)
+    if pickups_are_shared():
+        _share_pickups(lanes)
+        return
+    for cluster, emergency_lane in lanes:
+        _queue_pickup(cluster, emergency_lane=emergency_lane)
 
 
 def pass_pickup_on(*, min_priority: int = 0) -> None:
@@ -95,8 +93,7 @@ def pass_pickup_on(*, min_priority: int = 0) -> None:
     behind that pickup need the next one, so that other workers start them now rather than one
     after another. Elsewhere each run has its own pickup already."""
     if pickups_are_shared() and runs_waiting(min_priority=min_priority):
-        emergency_lane = min_priority >= RunPriority.EMERGENCY
-        _pickup([(EMERGENCY_CLUSTER, True)] if emergency_lane else _lanes(emergency=False))
+        _share_pickups([_EMERGENCY_LANE] if min_priority >= RunPriority.EMERGENCY else _lanes(emergency=False))
 
 
 def enqueue_pickup_on_commit(*, emergency: bool = False) -> None:

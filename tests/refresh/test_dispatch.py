@@ -72,12 +72,9 @@ def test_sync_mode_runs_the_pickup_only_after_the_commit(monkeypatch, django_cap
     assert told == [True]
 
 
-shared_pickups = pytest.mark.skipif(
-    "orm" not in settings.Q_CLUSTER or settings.DATABASES["default"]["ENGINE"] != "refresh_project.sqlite",
-    reason="pickups are shared only on SQLite with the ORM broker")
-not_shared = pytest.mark.skipif(
-    "orm" in settings.Q_CLUSTER and settings.DATABASES["default"]["ENGINE"] == "refresh_project.sqlite",
-    reason="here pickups are shared")
+SHARED = "orm" in settings.Q_CLUSTER and settings.DATABASES["default"]["ENGINE"] == "refresh_project.sqlite"
+shared_pickups = pytest.mark.skipif(not SHARED, reason="pickups are shared only on SQLite with the ORM broker")
+not_shared = pytest.mark.skipif(SHARED, reason="here pickups are shared")
 LANE = settings.Q_CLUSTER["name"]
 
 
