@@ -6,6 +6,7 @@ of its own; ``--scale tiny`` runs the same steps on a toy data set in seconds (C
 import argparse
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def _environment(*, database: str, postgres_url: str, redis_url: str, work: Path
                MARKET_DATA_CREDITS_PER_MINUTE="0", MARKET_DATA_CREDITS_PER_DAY="0", Q_WORKERS="2",
                REFRESH_HISTORY_YEARS=str(years), REFRESH_TIME_LIMIT_SECONDS="all=3600;prices=3600",
                DATA_CACHE_DIR=str(work / f"cache-{database}"), PYTHONPATH=str(ROOT))
+    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key is required
     if database == "sqlite":
         env["SQLITE_PATH"] = str(work / "bench.sqlite3")
         env["Q_BROKER"] = "orm"

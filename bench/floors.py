@@ -20,9 +20,10 @@ from market_data.models import Asset, PriceBar, Quote
 from portfolios import selectors
 from portfolios.analytics.allocation import rebalance_trades, tilt_weights
 from portfolios.analytics.benchmark import asset_correlations, compare_to_benchmark
-from portfolios.analytics.performance import HISTORY_DAYS, performance
+from portfolios.analytics.performance import performance
 from portfolios.analytics.signals import MIN_BARS, trend_momentum
-from portfolios.analytics.valuation import current_weights, portfolio_values
+from portfolios.analytics.valuation import current_weights, value_series
+from portfolios.analytics.windows import HISTORY_DAYS
 from portfolios.models import Allocation, BenchmarkComparison, PortfolioMetrics, RebalanceProposal, Signal
 
 # Every table a full refresh writes, with the fields its upsert matches on (None: inserts only).
@@ -122,8 +123,10 @@ def measure_compute_floor() -> dict:
     asset_ids = selectors.held_asset_ids()
     benchmark_id = Asset.objects.get(symbol=settings.BENCHMARK_SYMBOL).pk
     price_ids = asset_ids if benchmark_id in asset_ids else [*asset_ids, benchmark_id]
-    dates, closes = selectors.load_recent_close_matrix(asset_ids=price_ids, days=HISTORY_DAYS)
-    bench, closes = closes[price_ids.index(benchmark_id)], closes[:len(asset_ids)]
+    history = selectors.load_recent_price_history(asset_ids=price_ids, days=HISTORY_DAYS)
+    dates, bench_row = history.dates, history.row(benchmark_id)
+    bench, bench_traded = history.closes[bench_row], history.traded[bench_row]
+    closes, traded = history.closes[:len(asset_ids)], history.traded[:len(asset_ids)]
     portfolio_ids = selectors.existing_portfolio_ids()
     quantities, _ = selectors.load_holdings(portfolio_ids=portfolio_ids, asset_ids=asset_ids)
     _, recent = selectors.load_recent_closes(asset_ids=selectors.active_asset_ids(), count=MIN_BARS)
@@ -139,12 +142,13 @@ def measure_compute_floor() -> dict:
     strengths = selectors.signal_strengths(asset_ids=asset_ids)
     prices = selectors.load_latest_prices(asset_ids=asset_ids)
 
+    rate = settings.REFRESH_RISK_FREE_RATE
     began = time.perf_counter()
-    values = portfolio_values(quantities, closes)
-    performance(values, dates, risk_free_rate=settings.REFRESH_RISK_FREE_RATE)
+    values, calendar = value_series(quantities, closes, traded)
+    performance(values, calendar, dates, risk_free_rate=rate)
     current_weights(quantities, closes[:, -1])
-    compare_to_benchmark(values, bench, dates)
-    asset_correlations(closes, bench)
+    compare_to_benchmark(values, calendar, bench, bench_traded, dates, risk_free_rate=rate)
+    asset_correlations(closes, traded, bench, bench_traded, dates)
     trend_momentum(recent)
     rebalance_trades(quantities, prices, tilt_weights(targets, strengths, tilts), thresholds)
     return {"seconds": time.perf_counter() - began, "portfolios": len(portfolio_ids), "assets": len(asset_ids)}

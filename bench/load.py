@@ -1,7 +1,6 @@
 """The trigger endpoint under load, against a bare DRF endpoint served by the same gunicorn.
 
-Concurrent clients (asyncio, one connection per request as gunicorn's sync workers close
-them) post for a fixed time to the bare endpoint and to the trigger, taking turns. Each trigger
+Concurrent clients (asyncio, one connection per request) post for a fixed time to the bare endpoint and to the trigger, taking turns. Each trigger
 request comes from a different user refreshing their own portfolio, so every one is a
 real new run (validated, permission-checked, rate-limited, recorded and queued) rather than
 a deduplicated or refused one. The server listens on 127.0.0.1 only and every phase is
@@ -78,7 +77,7 @@ def gunicorn(*, workers: int, log_path: Path):
         [sys.executable, "-m", "gunicorn", "refresh_project.wsgi", "--bind", f"{HOST}:{port}", "--workers",
          str(workers), "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"],
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True, cwd=ROOT,  # gunicorn reads the production gunicorn.conf.py there
     )
     try:
         deadline = time.monotonic() + 60

@@ -307,7 +307,8 @@ def markdown(results: dict) -> str:
         f"- Provider concurrency: an incremental `prices` refresh with the mock answering each call after "
         f"{scale['provider_latency']:g} s, with one batch at a time and with {scale['provider_concurrency']} "
         "in flight, each in a fresh process.",
-        f"- Trigger under load: gunicorn ({dbs[next(iter(dbs))]['trigger']['workers']} sync workers) on "
+        f"- Trigger under load: gunicorn ({dbs[next(iter(dbs))]['trigger']['workers']} workers as "
+        "gunicorn.conf.py sets them up, threaded) on "
         f"127.0.0.1; {scale['clients']} concurrent clients for {scale['load_seconds']:g} s against a bare DRF "
         "endpoint (token authentication and a parsed JSON body, nothing else), then against "
         "`POST /api/v1/manual/refresh/portfolio/{own id}`, each request from a different user so every one "

@@ -7,3 +7,5 @@ ROOT_URLCONF = "bench.urls"
 Q_CLUSTER = {**Q_CLUSTER, "name": "refresh-bench"}
 if REDIS_URL:
     CACHES = {alias: {**cache, "KEY_PREFIX": f"bench-{cache['KEY_PREFIX']}"} for alias, cache in CACHES.items()}
+# Benchmark processes serve the API only; no collectstatic manifest to depend on.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

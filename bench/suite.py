@@ -82,7 +82,7 @@ def main():
 
     section("migrate")
     call_command("migrate", verbosity=0)
-    for alias in ("default", "data"):  # rate-limit counters and cached reads of an earlier run
+    for alias in ("default", "data", "ratelimit"):  # rate-limit counters and cached reads of an earlier run
         cache = caches[alias]
         cache.delete_pattern("*") if hasattr(cache, "delete_pattern") else cache.clear()
     with connection.cursor() as cursor:

@@ -149,7 +149,8 @@ def price_window(*, series: dict, start: date | None = None, end: date | None = 
     year up to the last bar."""
     dates = series["dates"]
     end = end or (date.fromisoformat(dates[-1]) if dates else date.today())
-    start = start or end - timedelta(days=DEFAULT_PRICE_WINDOW_DAYS)
+    window = timedelta(days=DEFAULT_PRICE_WINDOW_DAYS)
+    start = start or (end - window if end - date.min >= window else date.min)  # no year before year 1
     first, stop = bisect_left(dates, start.isoformat()), bisect_right(dates, end.isoformat())
     columns = (series[name][first:stop] for name in ("dates", "open", "high", "low", "close", "volume"))
     rows = [{"date": day, "open": o, "high": h, "low": lo, "close": c, "volume": v}

@@ -7,13 +7,8 @@ class WebhookRejected(RefreshError):
     status_code = 400
 
 
-class UnknownWebhookSource(WebhookRejected):
-    code = "not_found"
-    status_code = 404
-
-
 class InvalidWebhookSignature(WebhookRejected):
-    """Missing, forged or stale: nothing about the request can be trusted."""
+    """Missing, forged or stale, or an unknown source: nothing about the request can be trusted."""
 
     code = "invalid_signature"
     status_code = 401

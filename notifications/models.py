@@ -103,7 +103,8 @@ class Subscription(models.Model):
     secret = models.CharField(max_length=200, default=new_secret, blank=True,
                               help_text="Webhook channel: signs every payload (HMAC-SHA256).")
     event_types = models.JSONField(default=list, validators=[_check_event_types],
-                                   help_text=f"Any of {', '.join(EVENT_TYPES)}.")
+                                   help_text="Event types to hear about, such as refresh.failed or "
+                                             "schedule.failed.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

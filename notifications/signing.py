@@ -26,14 +26,16 @@ def signed_headers(*, secret: str, body: bytes, now: float | None = None) -> dic
 
 
 def signature_matches(*, secret: str, timestamp: str, body: bytes, given: str) -> bool:
-    """Constant-time comparison, so timing tells an attacker nothing."""
-    return hmac.compare_digest(signature(secret=secret, timestamp=timestamp, body=body), given or "")
+    """Constant-time comparison, so timing tells an attacker nothing; any header text is just a mismatch.
+
+    Bytes, not text: ``compare_digest`` refuses a str holding non-ASCII characters.
+    """
+    expected = signature(secret=secret, timestamp=timestamp, body=body).encode()
+    return hmac.compare_digest(expected, (given or "").encode("utf-8", "replace"))
 
 
 def timestamp_is_fresh(*, timestamp: str, now: float | None = None) -> bool:
     """Within five minutes either way: older requests may be captured replays."""
-    try:
-        sent = int(timestamp)
-    except (TypeError, ValueError):
+    if not (timestamp or "").isdigit() or len(timestamp) > 12:  # Unix seconds, not a 5000-digit number
         return False
-    return abs((now if now is not None else time.time()) - sent) <= MAX_AGE_SECONDS
+    return abs((now if now is not None else time.time()) - int(timestamp)) <= MAX_AGE_SECONDS

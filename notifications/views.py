@@ -30,9 +30,9 @@ def _error(description: str) -> OpenApiResponse:
         202: OpenApiResponse(RunStatusSerializer, description="A run was queued."),
         200: OpenApiResponse(RunStatusSerializer, description="A replayed delivery id: the original run."),
         400: _error("malformed_body, unknown_event_type or unknown_symbols; nothing changed."),
-        401: _error("invalid_signature or stale_timestamp; nothing changed."),
+        401: _error("invalid_signature (also for a source that does not exist or is inactive) or "
+                    "stale_timestamp; nothing changed."),
         403: _error("emergency_not_allowed."),
-        404: _error("not_found: no active source of that name."),
     },
 )
 class WebhookReceiveView(APIView):

@@ -3,10 +3,14 @@ from django.contrib import admin, messages
 
 from refresh.admin.portfolio_buttons import PortfolioRefreshAdminMixin
 
+from .charts import value_chart
 from .models import (
     Allocation, BenchmarkComparison, Holding, Portfolio, PortfolioMetrics, RebalanceProposal, Signal, Strategy,
 )
 from .services.rebalance import apply_rebalances
+
+WINDOW_FIELDS = ("return_basis", "window_start", "window_end", "observations", "periods_per_year", "risk_free_rate",
+                 "null_reasons")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,6 +38,11 @@ class PortfolioAdmin(PortfolioRefreshAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["owner"]
     inlines = [HoldingInline]
     actions = ["refresh_selected_portfolios"]  # and "Refresh portfolio now" on the page: see the mixin
+    change_form_template = "admin/portfolios/portfolio/change_form.html"  # the mixin's, and the value chart
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        chart = value_chart(portfolio_id=int(object_id)) if str(object_id).isdigit() else None
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "value_chart": chart})
 
 
 @admin.register(Holding)
@@ -87,17 +96,35 @@ class RebalanceProposalAdmin(ReadOnlyAdmin):
 
 @admin.register(PortfolioMetrics)
 class PortfolioMetricsAdmin(ReadOnlyAdmin):
-    list_display = ["portfolio", "as_of", "market_value", "unrealised_pnl", "return_1d", "return_ytd",
-                    "return_1y", "volatility", "sharpe", "max_drawdown", "calculated_at"]
-    list_filter = ["as_of"]
+    list_display = ["portfolio", "as_of", "market_value", "unrealised_pnl", "return_1y", "annualised_return",
+                    "volatility", "sharpe", "sortino", "max_drawdown", "calmar", "observations", "calculated_at"]
+    list_filter = ["as_of", "return_basis"]
     search_fields = ["portfolio__name", "portfolio__owner__username"]
     list_select_related = ["portfolio__owner"]
+    fieldsets = [
+        (None, {"fields": ["portfolio", "as_of", "calculated_at"]}),
+        ("Valuation (priced holdings only)", {"fields": ["market_value", "cost", "unrealised_pnl",
+                                                         "unpriced_holdings", "weights"]}),
+        ("Period returns", {"fields": ["return_1d", "return_1m", "return_ytd", "return_1y", "period_starts"]}),
+        ("Over the window", {"fields": ["cumulative_return", "annualised_return", "volatility", "downside_deviation",
+                                        "sharpe", "sortino", "max_drawdown", "max_drawdown_peak",
+                                        "max_drawdown_trough", "max_drawdown_recovery", "calmar"]}),
+        ("Window, conventions and null figures", {"fields": list(WINDOW_FIELDS)}),
+    ]
 
 
 @admin.register(BenchmarkComparison)
 class BenchmarkComparisonAdmin(ReadOnlyAdmin):
-    list_display = ["portfolio", "benchmark_symbol", "as_of", "excess_return_1y", "excess_return_ytd",
-                    "beta", "correlation", "tracking_error", "calculated_at"]
-    list_filter = ["benchmark_symbol", "as_of"]
+    list_display = ["portfolio", "benchmark_symbol", "return_basis", "as_of", "excess_return_1y", "beta", "alpha",
+                    "correlation", "tracking_error", "information_ratio", "observations", "calculated_at"]
+    list_filter = ["benchmark_symbol", "return_basis", "as_of"]
     search_fields = ["portfolio__name", "portfolio__owner__username"]
     list_select_related = ["portfolio__owner"]
+    fieldsets = [
+        (None, {"fields": ["portfolio", "benchmark_symbol", "as_of", "calculated_at"]}),
+        ("Period returns", {"fields": ["benchmark_return_1d", "benchmark_return_1m", "benchmark_return_ytd",
+                                       "benchmark_return_1y", "excess_return_1y", "excess_return_ytd"]}),
+        ("Over the window's days the benchmark traded", {"fields": [
+            "beta", "alpha", "correlation", "tracking_error", "information_ratio", "asset_correlations"]}),
+        ("Window, conventions and null figures", {"fields": list(WINDOW_FIELDS)}),
+    ]

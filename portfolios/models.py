@@ -122,21 +122,53 @@ class RebalanceProposal(models.Model):
         indexes = [models.Index(fields=["strategy", "status"])]
 
 
-class PortfolioMetrics(models.Model):
-    """A portfolio's latest valuation and performance figures."""
+class ReturnBasis(models.TextChoices):
+    TOTAL = "total", "Total return (dividends reinvested)"
+    PRICE = "price", "Price return"
+
+
+class FigureWindow(models.Model):
+    """The window and conventions a row of figures was calculated over (docs/figures.md)."""
+
+    return_basis = models.CharField(max_length=5, choices=ReturnBasis.choices, default=ReturnBasis.TOTAL)
+    window_start = models.DateField(null=True, help_text="The value the window's first return starts from.")
+    window_end = models.DateField(null=True, help_text="The window's last observation.")
+    observations = models.PositiveIntegerField(default=0, help_text="Daily returns in the window.")
+    periods_per_year = models.PositiveIntegerField(
+        null=True, help_text="252 on a weekday calendar, 365 when it trades at weekends too.")
+    risk_free_rate = models.FloatField(default=0.0, help_text="Annual; what Sharpe, Sortino and alpha are against.")
+    null_reasons = models.JSONField(default=dict, help_text="Figure name to why it is null.")
+
+    class Meta:
+        abstract = True
+
+
+class PortfolioMetrics(FigureWindow):
+    """A portfolio's latest valuation and performance figures, on its own calendar."""
 
     portfolio = models.OneToOneField(Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="metrics")
     as_of = models.DateField()
-    market_value = models.DecimalField(max_digits=20, decimal_places=2)
-    cost = models.DecimalField(max_digits=20, decimal_places=2)
+    market_value = models.DecimalField(max_digits=20, decimal_places=2, help_text="Of priced holdings only.")
+    cost = models.DecimalField(max_digits=20, decimal_places=2, help_text="Of priced holdings only.")
     unrealised_pnl = models.DecimalField(max_digits=20, decimal_places=2)
+    unpriced_holdings = models.JSONField(
+        default=list, help_text="Holdings without any price, left out of value and cost: symbol and since when.")
     return_1d = models.FloatField(null=True)
     return_1m = models.FloatField(null=True)
     return_ytd = models.FloatField(null=True)
     return_1y = models.FloatField(null=True)
-    volatility = models.FloatField(null=True, help_text="Annualised, from one year of daily returns.")
+    period_starts = models.JSONField(default=dict, help_text="Period return to the date it starts from.")
+    cumulative_return = models.FloatField(null=True, help_text="Over the window.")
+    annualised_return = models.FloatField(null=True, help_text="Compound annual growth over the window.")
+    volatility = models.FloatField(null=True, help_text="Annualised standard deviation of daily returns.")
+    downside_deviation = models.FloatField(null=True, help_text="Annualised, below the risk-free rate.")
     sharpe = models.FloatField(null=True)
-    max_drawdown = models.FloatField(null=True, help_text="Worst peak-to-trough fall over one year, <= 0.")
+    sortino = models.FloatField(null=True)
+    max_drawdown = models.FloatField(null=True, help_text="Worst peak-to-trough fall in the window, <= 0.")
+    max_drawdown_peak = models.DateField(null=True)
+    max_drawdown_trough = models.DateField(null=True)
+    max_drawdown_recovery = models.DateField(null=True, help_text="Back to the peak; null while it is not.")
+    calmar = models.FloatField(null=True)
     weights = models.JSONField(default=dict)
     calculated_at = models.DateTimeField()
 
@@ -144,8 +176,11 @@ class PortfolioMetrics(models.Model):
         verbose_name_plural = "portfolio metrics"
 
 
-class BenchmarkComparison(models.Model):
-    """How a portfolio did against the benchmark over the same periods."""
+class BenchmarkComparison(FigureWindow):
+    """How a portfolio did against the benchmark over the same periods, on the same basis.
+
+    The window is the days of the portfolio's one-year window on which the benchmark traded too.
+    """
 
     portfolio = models.OneToOneField(
         Portfolio, on_delete=models.CASCADE, primary_key=True, related_name="benchmark_comparison"
@@ -159,7 +194,9 @@ class BenchmarkComparison(models.Model):
     excess_return_1y = models.FloatField(null=True)
     excess_return_ytd = models.FloatField(null=True)
     beta = models.FloatField(null=True)
+    alpha = models.FloatField(null=True, help_text="Jensen's alpha, annualised, against the risk-free rate.")
     correlation = models.FloatField(null=True)
     tracking_error = models.FloatField(null=True)
+    information_ratio = models.FloatField(null=True)
     asset_correlations = models.JSONField(default=dict, help_text="Symbol to correlation with the benchmark.")
     calculated_at = models.DateTimeField()

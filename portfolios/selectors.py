@@ -78,14 +78,40 @@ def _forward_fill(matrix: np.ndarray) -> np.ndarray:
     return matrix[np.arange(matrix.shape[0])[:, None], last_known]
 
 
-def load_close_matrix(*, asset_ids: Sequence[int], start: date | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Daily closes of the assets on the union of their trading days, from `start` on.
+@dataclass(frozen=True)
+class PriceHistory:
+    """Daily closes of some assets on the union of their trading days, and which days each traded.
 
-    Returns (dates: datetime64[D] ascending, closes: float64 assets x days, rows in asset_ids
-    order). Gaps carry the previous close forward, including the last close before `start`;
-    days before an asset's first bar are NaN. An asset whose quote is dated after its last
-    bar gets the quote price as one more day, so figures reflect the latest quotes.
+    closes (assets x days, rows in asset_ids order) carry each close forward over the days an
+    asset did not trade, including the last close before the first day; they are NaN before
+    an asset's first price. traded marks the days an asset had a bar, or a quote dated after
+    its last bar (which counts as one more day, so figures reflect the latest quotes).
+    last_days is each asset's last such day, before the first day included (NaT: never priced).
     """
+
+    asset_ids: list[int]
+    dates: np.ndarray
+    closes: np.ndarray
+    traded: np.ndarray
+    last_days: np.ndarray
+
+    @property
+    def priced(self) -> np.ndarray:
+        """Per asset: has it any price at all?"""
+        return ~np.isnat(self.last_days)
+
+    def row(self, asset_id: int) -> int:
+        return self.asset_ids.index(asset_id)
+
+    def on_days(self, days: np.ndarray) -> "PriceHistory":
+        """The same history on some of its days (indexes, ascending)."""
+        return PriceHistory(asset_ids=self.asset_ids, dates=self.dates[days], closes=self.closes[:, days],
+                            traded=self.traded[:, days], last_days=self.last_days)
+
+
+def load_price_history(*, asset_ids: Sequence[int], start: date | None = None) -> PriceHistory:
+    """The assets' PriceHistory from `start` on (all of it when None)."""
+    asset_ids = list(asset_ids)
     n = len(asset_ids)
     row_of = _position_lookup(asset_ids)
     start_day = _days([start])[0] if start else None
@@ -114,74 +140,68 @@ def load_close_matrix(*, asset_ids: Sequence[int], start: date | None = None) ->
     days = np.concatenate([np.empty(0, np.int64), *bar_days])
     closes = np.concatenate([np.empty(0), *bar_closes])
 
-    last_bar = seed_days.copy()
-    np.maximum.at(last_bar, rows, days)
+    last_day = seed_days.copy()
+    np.maximum.at(last_day, rows, days)
     quote_ids, quote_days, quote_prices = _quote_days(asset_ids)
     if quote_ids:
         quote_rows, quote_days = row_of(quote_ids), np.asarray(quote_days, dtype=np.int64)
-        fresh = quote_days > last_bar[quote_rows]
+        fresh = quote_days > last_day[quote_rows]
         if start_day is not None:
             fresh &= quote_days >= start_day
         rows = np.concatenate([rows, quote_rows[fresh]])
         days = np.concatenate([days, quote_days[fresh]])
         closes = np.concatenate([closes, np.asarray(quote_prices)[fresh]])
+        np.maximum.at(last_day, quote_rows[fresh], quote_days[fresh])
 
     axis = np.unique(days)
     matrix = np.full((n, len(axis) + 1), np.nan)
     matrix[:, 0] = seed_closes
     matrix[rows, np.searchsorted(axis, days) + 1] = closes
-    return axis.astype("datetime64[D]"), _forward_fill(matrix)[:, 1:]
+    traded = ~np.isnan(matrix[:, 1:])
+    last_days = np.where(last_day == NO_DAY, np.datetime64("NaT", "D"), last_day.astype("datetime64[D]"))
+    return PriceHistory(asset_ids=asset_ids, dates=axis.astype("datetime64[D]"), closes=_forward_fill(matrix)[:, 1:],
+                        traded=traded, last_days=last_days)
 
 
-@dataclass(frozen=True)
-class HeldPrices:
-    """Held assets and their recent closes, read once and shared by every chunk of portfolios."""
-
-    asset_ids: list[int]
-    symbols: list[str]
-    dates: np.ndarray
-    closes: np.ndarray
-    as_of: date
-    calculated_at: datetime
-
-
-# Price matrices read inside a shared_price_reads() block, by (asset ids, days).
-_shared_matrices: ContextVar[dict | None] = ContextVar("shared_matrices", default=None)
+# Price histories read inside a shared_price_reads() block, by (asset ids, start).
+_shared_histories: ContextVar[dict | None] = ContextVar("shared_histories", default=None)
 
 
 @contextmanager
 def shared_price_reads():
-    """Within the block, the same price matrix is read from the database once.
+    """Within the block, the same price history is read from the database once.
 
     One recalculation values portfolios and compares them with the benchmark over the same
-    assets and days; prices do not change between the two. The matrices are read-only.
+    assets and days; prices do not change between the two. The histories are read-only.
     """
-    token = _shared_matrices.set({})
+    token = _shared_histories.set({})
     try:
         yield
     finally:
-        _shared_matrices.reset(token)
+        _shared_histories.reset(token)
 
 
-def load_recent_close_matrix(*, asset_ids: Sequence[int], days: int) -> tuple[np.ndarray, np.ndarray]:
-    """load_close_matrix from `days` calendar days before the assets' latest bar."""
-    shared, key = _shared_matrices.get(), (tuple(asset_ids), days)
+def load_recent_price_history(*, asset_ids: Sequence[int], days: int) -> PriceHistory:
+    """load_price_history from `days` calendar days before the assets' latest bar."""
+    def load() -> PriceHistory:
+        latest = None
+        for batch in batched(list(asset_ids), QUERY_BATCH):
+            found = PriceBar.objects.filter(asset_id__in=batch).aggregate(latest=Max("date"))["latest"]
+            latest = max(filter(None, [latest, found]), default=None)
+        return load_price_history(asset_ids=asset_ids, start=latest - timedelta(days=days) if latest else None)
+    return _read_once(("recent", tuple(asset_ids), days), load)
+
+
+def _read_once(key: tuple, load) -> PriceHistory:
+    shared = _shared_histories.get()
     if shared is not None and key in shared:
         return shared[key]
-    dates, closes = _load_recent_close_matrix(asset_ids=asset_ids, days=days)
+    history = load()
     if shared is not None:
-        dates.flags.writeable = closes.flags.writeable = False
-        shared[key] = dates, closes
-    return dates, closes
-
-
-def _load_recent_close_matrix(*, asset_ids: Sequence[int], days: int) -> tuple[np.ndarray, np.ndarray]:
-    latest = None
-    for batch in batched(asset_ids, QUERY_BATCH):
-        found = PriceBar.objects.filter(asset_id__in=batch).aggregate(latest=Max("date"))["latest"]
-        latest = max(filter(None, [latest, found]), default=None)
-    start = latest - timedelta(days=days) if latest else None
-    return load_close_matrix(asset_ids=asset_ids, start=start)
+        for array in (history.dates, history.closes, history.traded, history.last_days):
+            array.flags.writeable = False
+        shared[key] = history
+    return history
 
 
 def load_recent_closes(*, asset_ids: Sequence[int], count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +209,7 @@ def load_recent_closes(*, asset_ids: Sequence[int], count: int) -> tuple[np.ndar
 
     Returns (last_dates: datetime64[D] per asset, NaT without prices; closes: assets x count,
     NaN-padded on the left when history is shorter). A quote dated after the last bar counts
-    as the latest close, as in load_close_matrix.
+    as the latest close, as in load_price_history.
     """
     n = len(asset_ids)
     row_of = _position_lookup(asset_ids)
@@ -249,12 +269,12 @@ def load_latest_prices(*, asset_ids: Sequence[int]) -> np.ndarray:
 
 
 def load_holdings(*, portfolio_ids: Sequence[int], asset_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Holdings as (quantities: portfolios x assets, total cost per portfolio), in the given orders.
+    """Holdings as (quantities, cost bases), both portfolios x assets, in the given orders.
 
     Holdings of assets outside asset_ids are left out of both.
     """
     quantities = np.zeros((len(portfolio_ids), len(asset_ids)))
-    costs = np.zeros(len(portfolio_ids))
+    costs = np.zeros((len(portfolio_ids), len(asset_ids)))
     if not len(asset_ids) or not len(portfolio_ids):
         return quantities, costs
     portfolio_row, asset_col = _position_lookup(portfolio_ids), _position_lookup(asset_ids)
@@ -268,7 +288,7 @@ def load_holdings(*, portfolio_ids: Sequence[int], asset_ids: Sequence[int]) -> 
         listed = np.isin(aids, known_assets)
         r, c = portfolio_row(pids[listed]), asset_col(aids[listed])
         np.add.at(quantities, (r, c), qty[listed].astype(float))
-        np.add.at(costs, r, cost[listed].astype(float))
+        np.add.at(costs, (r, c), cost[listed].astype(float))
     return quantities, costs
 
 
@@ -350,10 +370,16 @@ def strategies_for(*, portfolio_ids: Sequence[int]) -> list[tuple[int, int, dict
 CENT = Decimal("0.01")
 SUMMARY_METRICS = ("as_of", "market_value", "cost", "unrealised_pnl", "return_1d", "return_1m", "return_ytd",
                    "return_1y")
-DETAIL_METRICS = (*SUMMARY_METRICS, "volatility", "sharpe", "max_drawdown", "weights", "calculated_at")
-COMPARISON_FIGURES = ("benchmark_symbol", "as_of", "benchmark_return_1d", "benchmark_return_1m",
+FIGURE_WINDOW = ("return_basis", "window_start", "window_end", "observations", "periods_per_year", "risk_free_rate",
+                 "null_reasons")
+DETAIL_METRICS = (*SUMMARY_METRICS, *FIGURE_WINDOW, "unpriced_holdings", "period_starts", "cumulative_return",
+                  "annualised_return", "volatility", "downside_deviation", "sharpe", "sortino", "max_drawdown",
+                  "max_drawdown_peak", "max_drawdown_trough", "max_drawdown_recovery", "calmar", "weights",
+                  "calculated_at")
+COMPARISON_FIGURES = ("benchmark_symbol", "as_of", *FIGURE_WINDOW, "benchmark_return_1d", "benchmark_return_1m",
                       "benchmark_return_ytd", "benchmark_return_1y", "excess_return_1y", "excess_return_ytd", "beta",
-                      "correlation", "tracking_error", "asset_correlations", "calculated_at")
+                      "alpha", "correlation", "tracking_error", "information_ratio", "asset_correlations",
+                      "calculated_at")
 
 
 def _json_value(value):
@@ -462,11 +488,13 @@ def portfolio_page(*, owner_id: int | None, page: int, size: int) -> dict | None
     count = portfolios.count()
     if page < 1 or page > max(1, math.ceil(count / size)):
         return None
-    fields = [f"metrics__{name}" for name in SUMMARY_METRICS]
+    fields = [f"metrics__{name}" for name in (*SUMMARY_METRICS, "null_reasons")]
     rows = portfolios.order_by("id").values("id", "name", "base_currency", "owner_id", "owner__username", *fields)
     results = []
     for row in rows[(page - 1) * size:page * size]:
         metrics = {name: _json_value(row[f"metrics__{name}"]) for name in SUMMARY_METRICS}
+        metrics["null_reasons"] = {name: reason for name, reason in (row["metrics__null_reasons"] or {}).items()
+                                   if name in SUMMARY_METRICS}
         results.append({
             "id": row["id"], "name": row["name"], "base_currency": row["base_currency"],
             "owner": {"id": row["owner_id"], "username": row["owner__username"]},

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django_q.models import Failure
 
 from market_data.models import Asset, Quote
 from refresh.metrics import nearest_rank
@@ -126,7 +127,18 @@ def dashboard_data(*, days: int = 14, now: datetime | None = None) -> dict:
         "provider_use": provider_use_per_day(days=days, now=now),
         "freshness": price_freshness(now=now),
         "active_runs": active_run_count(),
+        "failed_schedules": failed_scheduled_tasks(days=days, now=now),
     }
+
+
+def failed_scheduled_tasks(*, days: int = 14, now: datetime | None = None, limit: int = 10) -> list[dict]:
+    """The latest failures of tasks started by a schedule (django-q2 groups them under its name)."""
+    now = now or timezone.now()
+    failures = (Failure.objects.filter(group__isnull=False, stopped__gte=now - timedelta(days=days))
+                .exclude(group="")
+                .order_by("-stopped")[:limit])
+    return [{"schedule": failure.group, "func": failure.func, "failed_at": failure.stopped.isoformat(),
+             "error": str(failure.result)[:300]} for failure in failures]
 
 
 def active_run_count() -> int:

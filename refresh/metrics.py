@@ -33,7 +33,7 @@ def parse_window(value: str | None) -> timedelta:
         window = timedelta(hours=amount) if match[2] == "h" else timedelta(days=amount)
     if window is None or window > MAX_WINDOW:
         raise InvalidRefreshRequest(
-            f"Unknown window {value!r}: use hours or days such as 1h, 24h or 7d, at most 90d.", code="invalid_window")
+            "Unknown window: use hours or days such as 1h, 24h or 7d, at most 90d.", code="invalid_window")
     return window
 
 

@@ -5,11 +5,14 @@ import re
 import time
 import uuid
 
+from django.core.exceptions import BadRequest, SuspiciousOperation
+
 from refresh_project.log_context import request_context
 
 logger = logging.getLogger("refresh.http")
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_VALID_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 _MAX_LOGGED_BODY = 4096
 _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -19,15 +22,29 @@ def _client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _parameters(request) -> dict:
-    """Query parameters, plus a small JSON body (already read, so the view can read it again)."""
-    params: dict = {"query": {k: v if len(v) > 1 else v[0] for k, v in request.GET.lists()}}
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+def _content_length(request) -> int | None:
+    """The body's declared length (0 without one), or None when the header is not a number."""
+    value = request.META.get("CONTENT_LENGTH") or "0"
+    return int(value) if _VALID_CONTENT_LENGTH.fullmatch(value) else None
+
+
+def _parameters(request, length: int) -> dict:
+    """Query parameters, plus a small JSON body (already read, so the view can read it again).
+
+    Never raises: what Django refuses here (too many fields, too large a body) it refuses again
+    when the view reads it, and answers then.
+    """
+    try:
+        params: dict = {"query": {k: v if len(v) > 1 else v[0] for k, v in request.GET.lists()}}
+    except SuspiciousOperation:
+        params = {"query": "<refused>"}
     if request.content_type == "application/json" and 0 < length <= _MAX_LOGGED_BODY:
         try:
             params["body"] = json.loads(request.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply
             params["body"] = "<malformed JSON>"
+        except SuspiciousOperation:
+            params["body"] = "<refused>"
     return params
 
 
@@ -48,13 +65,20 @@ class RequestLogMiddleware:
 
     def __call__(self, request):
         given = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _VALID_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         request.request_id = request_id
-        params = _parameters(request)
+        length = _content_length(request)
+        params = _parameters(request, length or 0)
         token = request_context.set({"request_id": request_id})
         began = time.monotonic()
         try:
-            response = self.get_response(request)
+            if length is None:
+                from refresh.api.errors import bad_request  # late: the app registry is not ready at import
+
+                # Django would fail on it as the body is read (a 500); answer as handler400 does.
+                response = bad_request(request, BadRequest("Content-Length is not a number."))
+            else:
+                response = self.get_response(request)
             # DRF authenticates in the view and sets request.user there, so ask afterwards.
             user, role = _who(request)
             logger.info(

@@ -8,14 +8,34 @@ import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# DEBUG shows source and local variables on error pages, so it is on only when asked for.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or (DEVELOPMENT_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY or (SECRET_KEY == DEVELOPMENT_SECRET_KEY and not DEBUG):
+    # A public key lets anyone sign sessions and password-reset links: refuse to start on it.
+    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a long random value (or DJANGO_DEBUG=true for development).")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS ----------------------------------------------------------------------------
+# DJANGO_HTTPS=true for a site served over TLS: redirect plain HTTP, secure cookies, HSTS.
+# DJANGO_BEHIND_TLS_PROXY=true when a proxy terminates TLS and sets X-Forwarded-Proto (only
+# then: a client could set that header itself).
+HTTPS = env.bool("DJANGO_HTTPS", default=False)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS and env.bool("DJANGO_HSTS_SUBDOMAINS", default=True)
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_ENGINE = "refresh_project.sessions"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -29,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "core",
     "market_data",
     "portfolios",
     "refresh",
@@ -37,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself, with DEBUG off too (after collectstatic).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -87,8 +110,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------
-# "default" holds locks' helpers and rate-limit counters; "data" holds cached read-API
-# figures, so that clearing data never resets a rate limit.
+# "default" memoises small figures (per process without Redis); "data" holds cached read-API
+# figures; "ratelimit" holds the rate-limit counters, which every process must share: Redis
+# with REDIS_URL, otherwise a table in the database (core/counter_cache.py). Each has its own
+# keys, so clearing one never resets another.
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     def _redis_cache(prefix):
@@ -99,7 +124,8 @@ if REDIS_URL:
             "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
         }
 
-    CACHES = {"default": _redis_cache("refresh"), "data": _redis_cache("refresh-data")}
+    CACHES = {"default": _redis_cache("refresh"), "data": _redis_cache("refresh-data"),
+              "ratelimit": _redis_cache("refresh-ratelimit")}
 else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
@@ -107,6 +133,7 @@ else:
         "data": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                  "LOCATION": env("DATA_CACHE_DIR", default=str(BASE_DIR / "var" / "cache" / "data")),
                  "OPTIONS": {"MAX_ENTRIES": 50000}},
+        "ratelimit": {"BACKEND": "core.counter_cache.CounterCache"},
     }
 
 # --- Background jobs (django-q2) ------------------------------------------------------
@@ -125,6 +152,9 @@ Q_CLUSTER = {
     "label": "Background tasks",
     "ALT_CLUSTERS": {"emergency": {"workers": 1}},
 }
+# true only where an emergency cluster runs (Q_CLUSTER_NAME=emergency qcluster): emergency runs
+# then also get a pickup in that reserved lane. Without it they go first on the normal workers.
+REFRESH_EMERGENCY_LANE = env.bool("REFRESH_EMERGENCY_LANE", default=False)
 if Q_BROKER == "redis" and REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -133,10 +163,16 @@ else:
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "refresh.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Ours for JSON: a body nested too deeply is a 400 there, not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "refresh.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "refresh.api.errors.json_exception_handler",
@@ -166,6 +202,8 @@ SPECTACULAR_SETTINGS = {
         "RunSourceEnum": "refresh.models.RunSource",
         "RoleEnum": "refresh.models.Role",
     },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "refresh.api.schema.document_common_errors"],
 }
 
 # --- Market data ----------------------------------------------------------------------
@@ -201,11 +239,24 @@ MARKET_DATA_CALENDAR = env("MARKET_DATA_CALENDAR", default="XNYS")
 TWELVEDATA_MAX_OUTPUTSIZE = 5000
 
 # --- Refresh behaviour ----------------------------------------------------------------
+# Routine schedules (manage.py install_schedules): local times of day in this zone.
+REFRESH_SCHEDULE_TZ = env("REFRESH_SCHEDULE_TZ", default="America/New_York")
+REFRESH_NIGHTLY_AT = env("REFRESH_NIGHTLY_AT", default="02:00")  # full refresh of everything
+REFRESH_BENCHMARK_AT = env("REFRESH_BENCHMARK_AT", default="18:00")  # benchmark, after the US close
 REFRESH_HISTORY_YEARS = env.int("REFRESH_HISTORY_YEARS", default=5)
 REFRESH_QUOTE_FRESHNESS_SECONDS = env.int("REFRESH_QUOTE_FRESHNESS_SECONDS", default=900)
 REFRESH_RISK_FREE_RATE = env.float("REFRESH_RISK_FREE_RATE", default=0.04)
-REFRESH_MAX_WAIT_SECONDS = 60
-REFRESH_LEASE_SECONDS = env.int("REFRESH_LEASE_SECONDS", default=120)
+# Portfolio and benchmark returns alike: "total" (dividends reinvested: history adjusted for
+# dividends and splits) or "price" (adjusted for splits only). Changing it needs a full refresh.
+REFRESH_RETURN_BASIS = env("REFRESH_RETURN_BASIS", default="total")
+# "wait" holds a web thread: at most this long (well under gunicorn's 30 s timeout), at most
+# this many at once per requester and per web process; past those the request answers at once.
+REFRESH_MAX_WAIT_SECONDS = env.int("REFRESH_MAX_WAIT_SECONDS", default=20)
+REFRESH_MAX_CONCURRENT_WAITS = env.int("REFRESH_MAX_CONCURRENT_WAITS", default=2)
+REFRESH_MAX_WAITS_PER_PROCESS = env.int("REFRESH_MAX_WAITS_PER_PROCESS", default=4)
+# A worker renews its run's lease every third of this from a heartbeat thread; a lapsed lease means
+# the worker is lost: the reaper fails the run, and an identical request starts a new one.
+REFRESH_LEASE_SECONDS = env.int("REFRESH_LEASE_SECONDS", default=30)
 REFRESH_METRICS_CHUNK = env.int("REFRESH_METRICS_CHUNK", default=2000)
 # Worker processes for portfolio chunks (portfolios/parallel.py). SQLite has one writer at a
 # time, so there they would mostly wait on each other; PostgreSQL takes them in parallel.
@@ -230,9 +281,8 @@ DATA_CACHE_WARM_LIMIT = env.int("DATA_CACHE_WARM_LIMIT", default=100)
 DATA_CACHE_READS_TTL_SECONDS = env.int("DATA_CACHE_READS_TTL_SECONDS", default=86400)
 
 # --- Rate limits (interactive requests: API and admin buttons) ------------------------
-# django-ratelimit counters in the "default" cache: shared by every process with Redis,
-# per process with the embedded in-process cache.
-RATELIMIT_USE_CACHE = "default"
+# django-ratelimit counters and cooldowns in the "ratelimit" cache, shared by every process.
+RATELIMIT_USE_CACHE = "ratelimit"
 REFRESH_RATE_LIMITS = {
     "admin": env("REFRESH_RATE_LIMIT_ADMIN", default="100/h"),
     "user": env("REFRESH_RATE_LIMIT_USER", default="10/h"),
@@ -267,7 +317,12 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# Hashed, compressed copies with far-future caching; collectstatic writes them.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- Logging ---------------------------------------------------------------------------
 # One JSON object per line (LOG_FORMAT=plain for a terminal). Every handler first stamps the
@@ -293,5 +348,8 @@ LOGGING = {
                              "filters": ["request_context", "redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # refresh.manual and refresh.scheduled carry finished runs, apart; refresh.http the access log.
-    "loggers": {"urllib3": {"level": "WARNING"}},
+    # runserver's access log has a handler of its own in Django's defaults: route it through ours,
+    # so a ?token= in a logged URL is redacted too.
+    "loggers": {"urllib3": {"level": "WARNING"},
+                "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

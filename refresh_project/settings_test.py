@@ -1,5 +1,10 @@
 """Test settings: the real settings, with only what tests need changed."""
-from .settings import *  # noqa: F403
+import os
+
+# The real settings refuse to start without a secret key when DEBUG is off, as tests run.
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
+
+from .settings import *  # noqa: E402, F403
 from .settings import DATABASES, Q_CLUSTER
 
 # Tests run queued tasks in the calling process unless a test starts a real qcluster.
@@ -20,3 +25,7 @@ if USING_SQLITE:  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test{_suffix}.sqlite3")}  # noqa: F405
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}{_suffix}"}
+# Templates name static files as they are; collectstatic's manifest exists only in deployments.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+# WhiteNoise serves straight from the apps' static folders: tests run no collectstatic.
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = True

@@ -1,4 +1,4 @@
-"""Top-level routes: the admin and version 1 of the API."""
+"""Top-level routes: the admin and version 1 of the API; error pages are JSON under /api/."""
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -15,3 +15,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema", template_name="refresh/redoc.html"),
          name="api-redoc"),
 ]
+
+handler400 = "refresh.api.errors.bad_request"
+handler403 = "refresh.api.errors.permission_denied"
+handler404 = "refresh.api.errors.page_not_found"
+handler500 = "refresh.api.errors.server_error"

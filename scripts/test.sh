@@ -9,7 +9,8 @@ PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
 echo "== OpenAPI schema: every endpoint documented, no warnings"
-env -u DATABASE_URL -u REDIS_URL -u Q_BROKER .venv/bin/python manage.py spectacular --validate --fail-on-warn \
+env -u DATABASE_URL -u REDIS_URL -u Q_BROKER DJANGO_SETTINGS_MODULE=refresh_project.settings_test \
+  .venv/bin/python manage.py spectacular --validate --fail-on-warn \
   --file "$(mktemp)"
 
 echo "== tests on embedded defaults (SQLite, local cache, ORM broker)"

@@ -12,6 +12,7 @@ from django.dispatch import receiver
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from core.counter_cache import CounterCache
 from refresh.services.demo import seed_demo
 from refresh.services.tracking import forget_memoised_estimates
 
@@ -48,9 +49,14 @@ def _private_data_cache(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _clear_caches():
-    """Every test starts with empty caches (rate counters, data cache)."""
-    for alias in ("default", "data"):
-        caches[alias].clear()
+    """Every test starts with empty caches (rate counters, data cache).
+
+    Rate counters in the database (the embedded default) are test data like any other: a test's
+    rows are rolled back or flushed after it, and a test without the database cannot reach them.
+    """
+    for alias in ("default", "data", "ratelimit"):
+        if not isinstance(caches[alias], CounterCache):
+            caches[alias].clear()
     forget_memoised_estimates()
     yield
 

@@ -194,3 +194,35 @@ def test_a_refresh_with_a_twelve_data_key_and_a_webhook_secret_logs_neither(
     assert any(r.get("event") == "http_request" and r["endpoint"] == f"{BASE}/webhooks/feed/" for r in logged)
     assert TD_KEY not in written
     assert WEBHOOK_SECRET not in written
+
+
+def test_runservers_access_log_goes_through_the_redacting_handler(log_output):
+    token = "9f1c2e3d4b5a69788796a5b4c3d2e1f0a1b2c3d4"
+    logging.getLogger("django.server").info('"%s" %s %s', f"GET /api/v1/portfolios/?token={token} HTTP/1.1",
+                                            "200", "12")
+    assert token not in log_output.getvalue()
+    assert records(log_output)[-1]["logger"] == "django.server"
+
+
+def test_gunicorns_access_log_lines_are_redacted():
+    import importlib.util
+    from datetime import timedelta
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", Path(__file__).parents[1] / "gunicorn.conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    token = "9f1c2e3d4b5a69788796a5b4c3d2e1f0a1b2c3d4"
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/api/v1/assets/?token={token}", "SERVER_PROTOCOL": "HTTP/1.1",
+               "PATH_INFO": "/api/v1/assets/", "QUERY_STRING": f"token={token}", "HTTP_AUTHORIZATION": f"Token {token}"}
+    request = SimpleNamespace(headers=[("AUTHORIZATION", f"Token {token}"), ("COOKIE", f"sessionid={token}")])
+    response = SimpleNamespace(status="200 OK", headers=[], sent=10)
+
+    atoms = conf.RedactingLogger(Config()).atoms(response, request, environ, timedelta(milliseconds=5))
+
+    assert token not in json.dumps(atoms, default=str)
+    assert atoms["s"] == "200" and atoms["U"] == "/api/v1/assets/"
+    assert conf.worker_class == "gthread" and conf.threads >= 4 and conf.timeout > 20

@@ -4,6 +4,7 @@ The responses are JSON-ready dicts built by market_data.selectors and kept as th
 the data cache; the response serializers describe them for the OpenAPI schema, and tests
 check that they name exactly their fields.
 """
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from market_data.models import AssetClass
@@ -36,6 +37,7 @@ class AssetSerializer(serializers.Serializer):
     quote = QuoteSerializer(allow_null=True, help_text="The latest stored quote; null before the first.")
 
 
+@extend_schema_serializer(many=False)  # a page object, though the view is a list action
 class AssetPageSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)

@@ -3,6 +3,7 @@
 The responses themselves are JSON-ready dicts built by portfolios.selectors and kept as they
 are in the data cache; tests check that these serializers name exactly their fields.
 """
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 
@@ -11,21 +12,57 @@ class OwnerSerializer(serializers.Serializer):
     username = serializers.CharField()
 
 
+NULL_REASONS_HELP = "Figure name to why that figure is null: too few observations, or a zero denominator."
+
+
 class MetricsSummarySerializer(serializers.Serializer):
-    as_of = serializers.DateField()
-    market_value = serializers.DecimalField(max_digits=20, decimal_places=2)
-    cost = serializers.DecimalField(max_digits=20, decimal_places=2)
+    as_of = serializers.DateField(help_text="The portfolio's last observation: where its figures end.")
+    market_value = serializers.DecimalField(max_digits=20, decimal_places=2, help_text="Of priced holdings only.")
+    cost = serializers.DecimalField(max_digits=20, decimal_places=2, help_text="Of priced holdings only.")
     unrealised_pnl = serializers.DecimalField(max_digits=20, decimal_places=2)
     return_1d = serializers.FloatField(allow_null=True)
     return_1m = serializers.FloatField(allow_null=True)
     return_ytd = serializers.FloatField(allow_null=True)
     return_1y = serializers.FloatField(allow_null=True)
+    null_reasons = serializers.DictField(child=serializers.CharField(), help_text=NULL_REASONS_HELP)
 
 
-class MetricsSerializer(MetricsSummarySerializer):
-    volatility = serializers.FloatField(allow_null=True, help_text="Annualised, from one year of daily returns.")
+class UnpricedHoldingSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    since = serializers.DateField(help_text="The first refresh that found it without a price.")
+
+
+class FigureWindowSerializer(serializers.Serializer):
+    """What a set of figures covers and the conventions behind it (docs/figures.md)."""
+
+    return_basis = serializers.ChoiceField(choices=["total", "price"], help_text=(
+        "total: dividends reinvested; price: prices adjusted for splits only. Both sides of a comparison alike."))
+    window_start = serializers.DateField(allow_null=True, help_text="The value the window's first return starts from.")
+    window_end = serializers.DateField(allow_null=True, help_text="The window's last observation.")
+    observations = serializers.IntegerField(help_text="Daily returns in the window.")
+    periods_per_year = serializers.IntegerField(allow_null=True, help_text=(
+        "Annualisation: 252 on a weekday calendar, 365 when observed at weekends too."))
+    risk_free_rate = serializers.FloatField(help_text="Annual rate Sharpe, Sortino and alpha are measured against.")
+    null_reasons = serializers.DictField(child=serializers.CharField(), help_text=NULL_REASONS_HELP)
+
+
+class MetricsSerializer(FigureWindowSerializer, MetricsSummarySerializer):
+    """Valuation and performance over the portfolio's own calendar and its last 12 months."""
+
+    unpriced_holdings = UnpricedHoldingSerializer(many=True, help_text="Left out of value, cost and every figure.")
+    period_starts = serializers.DictField(child=serializers.DateField(), help_text=(
+        "Period return (return_1d, return_1m, return_ytd, return_1y) to the date it is measured from."))
+    cumulative_return = serializers.FloatField(allow_null=True, help_text="Over the window.")
+    annualised_return = serializers.FloatField(allow_null=True, help_text="Compound annual growth; needs a year.")
+    volatility = serializers.FloatField(allow_null=True, help_text="Annualised standard deviation of daily returns.")
+    downside_deviation = serializers.FloatField(allow_null=True, help_text="Annualised, below the risk-free rate.")
     sharpe = serializers.FloatField(allow_null=True)
-    max_drawdown = serializers.FloatField(allow_null=True, help_text="Worst fall from a peak over one year, <= 0.")
+    sortino = serializers.FloatField(allow_null=True)
+    max_drawdown = serializers.FloatField(allow_null=True, help_text="Worst fall from a peak in the window, <= 0.")
+    max_drawdown_peak = serializers.DateField(allow_null=True)
+    max_drawdown_trough = serializers.DateField(allow_null=True)
+    max_drawdown_recovery = serializers.DateField(allow_null=True, help_text="Null while not back at the peak.")
+    calmar = serializers.FloatField(allow_null=True, help_text="Annualised return / |max drawdown|.")
     weights = serializers.DictField(child=serializers.FloatField(), help_text="Symbol to share of market value.")
     calculated_at = serializers.DateTimeField()
 
@@ -40,6 +77,7 @@ class PortfolioSummarySerializer(serializers.Serializer):
     metrics = MetricsSummarySerializer(allow_null=True)
 
 
+@extend_schema_serializer(many=False)  # a page object, though the view is a list action
 class PortfolioPageSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
@@ -95,7 +133,10 @@ class ProposalSerializer(serializers.Serializer):
     refresh_id = serializers.CharField()
 
 
-class ComparisonSerializer(serializers.Serializer):
+class ComparisonSerializer(FigureWindowSerializer):
+    """Against the benchmark over the portfolio's periods; co-movement over the window's days
+    on which the benchmark traded too."""
+
     benchmark_symbol = serializers.CharField()
     as_of = serializers.DateField()
     benchmark_return_1d = serializers.FloatField(allow_null=True)
@@ -105,8 +146,10 @@ class ComparisonSerializer(serializers.Serializer):
     excess_return_1y = serializers.FloatField(allow_null=True)
     excess_return_ytd = serializers.FloatField(allow_null=True)
     beta = serializers.FloatField(allow_null=True)
+    alpha = serializers.FloatField(allow_null=True, help_text="Jensen's alpha, annualised; needs a year.")
     correlation = serializers.FloatField(allow_null=True)
     tracking_error = serializers.FloatField(allow_null=True)
+    information_ratio = serializers.FloatField(allow_null=True)
     asset_correlations = serializers.DictField(child=serializers.FloatField(allow_null=True))
     calculated_at = serializers.DateTimeField()
 

@@ -1,6 +1,8 @@
 """Recalculating and storing how each portfolio compares with the benchmark."""
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -10,20 +12,17 @@ from django.utils import timezone
 from market_data.models import Asset, PriceBar
 from refresh_project.bulk_writes import write_rows
 
-from ..analytics.benchmark import asset_correlations, compare_to_benchmark
-from ..analytics.performance import HISTORY_DAYS
-from ..analytics.valuation import portfolio_values
+from ..analytics.benchmark import FIGURES, asset_correlations, compare_to_benchmark
+from ..analytics.nulls import FigureSet
+from ..analytics.windows import HISTORY_DAYS
+from ..conventions import return_basis, risk_free_rate
 from ..models import BenchmarkComparison
 from ..parallel import run_chunks
 from ..selectors import (
-    HeldPrices, asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_close_matrix,
+    PriceHistory, asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_price_history,
 )
-from .storage import finite_or_none
-
-COMPARISON_FIELDS = (
-    "benchmark_return_1d", "benchmark_return_1m", "benchmark_return_ytd", "benchmark_return_1y",
-    "excess_return_1y", "excess_return_ytd", "beta", "correlation", "tracking_error",
-)
+from .storage import dates_or_none, finite_or_none
+from .valuation import figures_on_own_calendars
 
 
 def recalculate_benchmark_comparisons(
@@ -32,7 +31,9 @@ def recalculate_benchmark_comparisons(
     """Recalculates BenchmarkComparison for the portfolios (all when None); returns how many were stored.
 
     The benchmark is the asset named by settings.BENCHMARK_SYMBOL; without it or its bars
-    nothing is stored and 0 is returned. Chunks and on_progress work as for metrics.
+    nothing is stored and 0 is returned. Its history has the same adjustment as the holdings'
+    (conventions.history_adjustment), so both sides are total or both price returns. Chunks
+    and on_progress work as for metrics.
     """
     symbol = settings.BENCHMARK_SYMBOL
     benchmark_id = Asset.objects.filter(symbol=symbol).values_list("id", flat=True).first()
@@ -43,42 +44,69 @@ def recalculate_benchmark_comparisons(
         return 0
     asset_ids = held_asset_ids(portfolio_ids=None if portfolio_ids is None else ids)
     price_ids = asset_ids if benchmark_id in asset_ids else [*asset_ids, benchmark_id]
-    dates, closes = load_recent_close_matrix(asset_ids=price_ids, days=HISTORY_DAYS)
-    bench = closes[price_ids.index(benchmark_id)]
-    closes = closes[:len(asset_ids)]
-    correlations = asset_correlations(closes, bench)
-    symbols = asset_symbols(asset_ids=asset_ids)
-    benchmark = _Benchmark(symbol=symbol, asset_ids=asset_ids, symbols=symbols, dates=dates, closes=closes,
-                           bench=bench, correlations=correlations, as_of=dates[-1].item(),
-                           calculated_at=timezone.now())
-    run_chunks(_store_chunk, benchmark, ids, on_progress=on_progress)
+    history = load_recent_price_history(asset_ids=price_ids, days=HISTORY_DAYS)
+    bench = history.row(benchmark_id)
+    correlations = asset_correlations(history.closes[:len(asset_ids)], history.traded[:len(asset_ids)],
+                                      history.closes[bench], history.traded[bench], history.dates)
+    context = _Benchmark(history=history, held=len(asset_ids), symbols=asset_symbols(asset_ids=asset_ids),
+                         symbol=symbol, benchmark_id=benchmark_id, correlations=correlations,
+                         risk_free_rate=risk_free_rate(), basis=return_basis(), calculated_at=timezone.now())
+    run_chunks(_store_chunk, context, ids, on_progress=on_progress)
     return len(ids)
 
 
 @dataclass(frozen=True)
-class _Benchmark(HeldPrices):
-    """What every chunk shares: the held assets' closes, and the benchmark's beside them."""
+class _Benchmark:
+    """What every chunk shares: the held assets' prices with the benchmark's, and the run's conventions."""
 
+    history: PriceHistory
+    held: int  # the first `held` assets of the history are the held ones
+    symbols: list[str]
     symbol: str
-    bench: np.ndarray
+    benchmark_id: int
     correlations: np.ndarray
+    risk_free_rate: float
+    basis: str
+    calculated_at: datetime
 
 
-def _store_chunk(benchmark: _Benchmark, chunk: Sequence[int]) -> int:
+def _comparison(history: PriceHistory, values: np.ndarray, calendar: np.ndarray, *, benchmark_id: int,
+                risk_free_rate: float) -> FigureSet:
+    bench = history.row(benchmark_id)
+    return compare_to_benchmark(values, calendar, history.closes[bench], history.traded[bench], history.dates,
+                                risk_free_rate=risk_free_rate)
+
+
+def _store_chunk(context: _Benchmark, chunk: Sequence[int]) -> int:
     """Compares one chunk of portfolios with the benchmark and stores it in one transaction."""
-    quantities, _ = load_holdings(portfolio_ids=chunk, asset_ids=benchmark.asset_ids)
-    figures = compare_to_benchmark(portfolio_values(quantities, benchmark.closes), benchmark.bench, benchmark.dates)
+    history = context.history
+    quantities, _ = load_holdings(portfolio_ids=chunk, asset_ids=history.asset_ids)
+    quantities = np.where(history.priced[None, :], quantities, 0.0)
+    figures = figures_on_own_calendars(
+        history, quantities, partial(_comparison, benchmark_id=context.benchmark_id,
+                                     risk_free_rate=context.risk_free_rate),
+        also_read=[context.benchmark_id])
+    columns = figures.columns
+    today = np.datetime64(timezone.localdate(context.calculated_at), "D")
+    has_window = ~np.isnat(columns["window_end"])
     with transaction.atomic():
         return write_rows(BenchmarkComparison, unique_fields=["portfolio"], columns={
-            "portfolio": chunk,
-            "asset_correlations": _held_correlations(quantities, benchmark.correlations, benchmark.symbols),
-            **{name: finite_or_none(figures[name]) for name in COMPARISON_FIELDS},
-        }, constants={"benchmark_symbol": benchmark.symbol, "as_of": benchmark.as_of,
-                      "calculated_at": benchmark.calculated_at})
+            "portfolio": chunk, "as_of": dates_or_none(np.where(np.isnat(columns["as_of"]), today, columns["as_of"])),
+            "asset_correlations": _held_correlations(quantities[:, :context.held], context.correlations,
+                                                     context.symbols),
+            **{name: finite_or_none(columns[name]) for name in FIGURES},
+            "window_start": dates_or_none(columns["window_start"]),
+            "window_end": dates_or_none(columns["window_end"]),
+            "observations": columns["observations"].astype(int).tolist(),
+            "periods_per_year": [int(p) if shown else None for p, shown in zip(columns["periods_per_year"],
+                                                                                 has_window)],
+            "null_reasons": figures.null_reasons(),
+        }, constants={"benchmark_symbol": context.symbol, "return_basis": context.basis,
+                      "risk_free_rate": context.risk_free_rate, "calculated_at": context.calculated_at})
 
 
 def _held_correlations(quantities: np.ndarray, correlations: np.ndarray, symbols: list[str]) -> list[dict]:
-    """Per portfolio, symbol to its correlation with the benchmark for every asset it holds."""
+    """Per portfolio, symbol to its correlation with the benchmark for every priced asset it holds."""
     maps = [{} for _ in range(quantities.shape[0])]
     for row, col in zip(*np.nonzero(quantities)):
         maps[row][symbols[col]] = None if np.isnan(correlations[col]) else round(float(correlations[col]), 6)

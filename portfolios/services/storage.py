@@ -22,3 +22,12 @@ def rounded(values, places: int) -> list[float]:
     """
     values = np.asarray(values, dtype=np.float64)
     return np.round(np.where(np.isfinite(values), values, 0.0), places).tolist()
+
+
+def dates_or_none(values) -> list:
+    """datetime64[D] values as dates, NaT as None."""
+    values = np.asarray(values, dtype="datetime64[D]")
+    out = values.astype(object)
+    out[np.isnat(values)] = None
+    return out.tolist()
+

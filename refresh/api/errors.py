@@ -1,12 +1,23 @@
-"""One JSON error shape for every API failure: {"status": "error", "error": {code, message}}."""
+"""One JSON error shape for every API failure: {"status": "error", "error": {code, message}}.
+
+DRF's exception handler covers what a view raises; the Django error views (handler400, 403,
+404 and 500 in the root URLconf) cover what happens outside one - an unknown address, a body
+too large for Django, a bug - and answer JSON under /api/, Django's usual pages elsewhere.
+"""
+from http import HTTPStatus
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from refresh.errors import RefreshError
 from refresh.services.rate_limits import RateLimitExceeded
+
+API_PREFIX = "/api/"
 
 _CODES = {
     exceptions.ParseError: "malformed_json",
@@ -15,15 +26,23 @@ _CODES = {
     exceptions.PermissionDenied: "forbidden",
     exceptions.NotFound: "not_found",
     exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
     exceptions.UnsupportedMediaType: "unsupported_media_type",
     exceptions.Throttled: "rate_limited",
     exceptions.ValidationError: "invalid_request",
 }
 
+# Django refusing a request (a body too large, too many fields): the client's doing, never a 500.
+_TOO_LARGE = HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request_too_large", "The request body is larger than allowed."
+_UNREADABLE = HTTPStatus.BAD_REQUEST, "bad_request", "The request could not be read."
+
+
+def error_body(*, code: str, message: str, **extra) -> dict:
+    return {"status": "error", "error": {"code": code, "message": message, **extra}}
+
 
 def error_response(*, code: str, message: str, http_status: int, headers: dict | None = None, **extra) -> Response:
-    return Response({"status": "error", "error": {"code": code, "message": message, **extra}}, status=http_status,
-                    headers=headers)
+    return Response(error_body(code=code, message=message, **extra), status=http_status, headers=headers)
 
 
 def _first_message(detail) -> str:
@@ -43,6 +62,9 @@ def json_exception_handler(exc, context):
                               retry_after=exc.retry_after, headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, RefreshError):
         return error_response(code=exc.code, message=exc.message, http_status=exc.status_code)
+    if isinstance(exc, SuspiciousOperation):
+        http_status, code, message = _refusal(exc)
+        return error_response(code=code, message=message, http_status=http_status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -53,7 +75,47 @@ def json_exception_handler(exc, context):
     code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
     detail = getattr(exc, "detail", str(exc))
     extra = {"fields": detail} if isinstance(exc, exceptions.ValidationError) and isinstance(detail, dict) else {}
-    response.data = {"status": "error", "error": {"code": code, "message": _first_message(detail), **extra}}
+    response.data = error_body(code=code, message=_first_message(detail), **extra)
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         response.data["error"]["code"] = "not_authenticated"
     return response
+
+
+def _refusal(exc) -> tuple[int, str, str]:
+    return _TOO_LARGE if isinstance(exc, RequestDataTooBig) else _UNREADABLE
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+def _json_error(http_status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code=code, message=message), status=http_status)
+
+
+def bad_request(request, exception):
+    """handler400: a request Django itself refused; an oversized body is a 413 under /api/."""
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    return _json_error(*_refusal(exception))
+
+
+def permission_denied(request, exception):
+    """handler403."""
+    if not _is_api(request):
+        return defaults.permission_denied(request, exception)
+    return _json_error(HTTPStatus.FORBIDDEN, "forbidden", "You may not do this.")
+
+
+def page_not_found(request, exception):
+    """handler404: no view at this address (a view's own 404s come through DRF)."""
+    if not _is_api(request):
+        return defaults.page_not_found(request, exception)
+    return _json_error(HTTPStatus.NOT_FOUND, "not_found", "No such endpoint.")
+
+
+def server_error(request):
+    """handler500: a bug. Nothing about it reaches the client; the log has the traceback."""
+    if not _is_api(request):
+        return defaults.server_error(request)
+    return _json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "server_error", "Something went wrong on our side.")

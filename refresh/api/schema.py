@@ -50,6 +50,7 @@ def _error(description: str) -> OpenApiResponse:
 
 _NOT_AUTHENTICATED = _error("not_authenticated: no or a bad token or session.")
 _NOT_FOUND = _error("not_found: no such run or user, or a run that is not yours.")
+_NO_SUCH_PAGE = _error("not_found: no such page.")
 
 trigger_schema = extend_schema_view(
     create=extend_schema(
@@ -70,7 +71,7 @@ trigger_schema = extend_schema_view(
     list=extend_schema(
         tags=["Start a refresh"],
         summary="Recent runs of this kind",
-        responses={200: RefreshRunListSerializer(many=True), 401: _NOT_AUTHENTICATED},
+        responses={200: RefreshRunListSerializer(many=True), 401: _NOT_AUTHENTICATED, 404: _NO_SUCH_PAGE},
     ),
 )
 
@@ -84,7 +85,9 @@ run_schema = extend_schema_view(
             OpenApiParameter("mode", OpenApiTypes.STR, enum=RefreshMode.values),
             OpenApiParameter("source", OpenApiTypes.STR, enum=RunSource.values),
         ],
-        responses={200: RefreshRunListSerializer(many=True), 401: _NOT_AUTHENTICATED},
+        responses={200: RefreshRunListSerializer(many=True),
+                   400: _error("invalid_filter: a filter's value is none of its choices."),
+                   401: _NOT_AUTHENTICATED, 404: _NO_SUCH_PAGE},
     ),
     retrieve=extend_schema(
         tags=["Runs"],
@@ -104,3 +107,31 @@ run_schema = extend_schema_view(
         },
     ),
 )
+
+
+_ERROR_SCHEMA = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+
+
+def document_common_errors(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the errors any operation of its shape can answer.
+
+    An address whose path parameter does not match is a 404 before any view runs, a body can be
+    malformed, too large or of an unsupported type, and a protected operation is a 401 without
+    credentials; each operation's own descriptions of these codes win.
+    """
+    def error(description: str) -> dict:
+        return {"description": description, "content": _ERROR_SCHEMA}
+
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            if any(parameter["in"] == "path" for parameter in operation.get("parameters", [])):
+                responses.setdefault("404", error("not_found: nothing at this address."))
+            if "requestBody" in operation:
+                responses.setdefault("400", error("malformed_json or invalid_request; nothing changed."))
+                responses.setdefault("413", error("request_too_large: the body is larger than allowed."))
+                responses.setdefault("415", error("unsupported_media_type: a body in another format."))
+            if operation.get("security") and {} not in operation["security"]:  # {}: anonymous allowed
+                responses.setdefault("401", error("not_authenticated: no or a bad token or session."))
+            operation["responses"] = dict(sorted(responses.items()))
+    return result

@@ -18,7 +18,8 @@ class RefreshRequestSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=RefreshMode.choices, default=RefreshMode.INCREMENTAL)
     priority = serializers.ChoiceField(choices=[p.label for p in RunPriority], required=False)
     wait = serializers.IntegerField(min_value=0, max_value=settings.REFRESH_MAX_WAIT_SECONDS, default=0,
-                                    help_text="Seconds to wait for the run to finish before answering.")
+                                    help_text="Seconds to wait for the run to finish before answering. A "
+                                              "requester's waits beyond a few at once answer at once.")
     symbols = serializers.ListField(child=serializers.CharField(max_length=20), required=False, max_length=5000,
                                     help_text="Prices only: refresh just these symbols.")
     apply_rebalancing = serializers.BooleanField(default=False, help_text="Strategy only: apply the proposals.")
@@ -48,7 +49,8 @@ class RefreshRunSerializer(serializers.ModelSerializer):
     """A run in full: the status response's fields plus who, what and the step timeline."""
 
     priority = serializers.CharField(source="priority_name")
-    requested_by = serializers.CharField(source="requested_by.username", default=None)
+    requested_by = serializers.CharField(source="requested_by.username", default=None, allow_null=True,
+                                         help_text="Username; null for command, webhook and schedule runs.")
     target_user_id = serializers.IntegerField(allow_null=True)
     timestamp = serializers.SerializerMethodField()
     steps = RefreshStepSerializer(many=True, read_only=True)

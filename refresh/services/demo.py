@@ -17,6 +17,7 @@ from market_data.batching import split_batches
 from market_data.models import Asset, AssetClass
 from market_data.providers import get_provider
 from market_data.services import store_history
+from portfolios.conventions import history_adjustment
 from portfolios.models import Holding, Portfolio, Strategy
 
 DEMO_ADMIN = ("admin", "admin-demo")
@@ -96,7 +97,7 @@ def _seed_history(assets: list[Asset], years: int) -> int:
     start = end - timedelta(days=round(365.25 * years))
     rows = 0
     for batch in split_batches([a.symbol for a in assets], provider.batch_size):
-        result = provider.fetch_history(batch, start=start, end=end, adjust="all")
+        result = provider.fetch_history(batch, start=start, end=end, adjust=history_adjustment())
         rows += store_history(histories=result.items.values())
     return rows
 

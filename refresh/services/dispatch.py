@@ -50,10 +50,15 @@ _EMERGENCY_LANE = (EMERGENCY_CLUSTER, True)
 
 
 def _lanes(*, emergency: bool) -> list[tuple[str, bool]]:
-    """(cluster, is the emergency lane) of each lane a pickup goes to."""
+    """(cluster, is the emergency lane) of each lane a pickup goes to.
+
+    An emergency run always gets a pickup in the normal lane too, where it goes first; the
+    reserved lane only where an emergency cluster is said to run (REFRESH_EMERGENCY_LANE), so
+    that no pickup waits in a queue nobody reads.
+    """
     # Name the normal lane: inside an emergency worker the default queue is the emergency one.
     normal = (settings.Q_CLUSTER["name"], False)
-    return [_EMERGENCY_LANE, normal] if emergency else [normal]
+    return [_EMERGENCY_LANE, normal] if emergency and settings.REFRESH_EMERGENCY_LANE else [normal]
 
 
 def _queue_pickup(cluster: str, *, emergency_lane: bool) -> None:

@@ -16,7 +16,8 @@ REFRESH_COMPLETED = "refresh.completed"
 REFRESH_FAILED = "refresh.failed"
 DATA_ANOMALY = "data.anomaly"
 RATELIMIT_WARNING = "ratelimit.warning"
-EVENT_TYPES = (REFRESH_COMPLETED, REFRESH_FAILED, DATA_ANOMALY, RATELIMIT_WARNING)
+SCHEDULE_FAILED = "schedule.failed"
+EVENT_TYPES = (REFRESH_COMPLETED, REFRESH_FAILED, DATA_ANOMALY, RATELIMIT_WARNING, SCHEDULE_FAILED)
 
 
 def emit_event(*, event_type: str, payload: dict) -> None:

@@ -173,23 +173,28 @@ def execute_run_in_process(*, run: RefreshRun, listener=None, poll: float = 0.5)
 
 def fail_lost_runs() -> int:
     """Fail runs whose lease lapsed (their worker died) and free their scopes."""
+    lost = RefreshRun.objects.filter(status=RunStatus.IN_PROGRESS, lease_expires_at__lt=timezone.now())
+    return sum(fail_if_lost(run) for run in lost)
+
+
+def fail_if_lost(run: RefreshRun) -> bool:
+    """Fail the run if its worker is known lost (its lease lapsed unrenewed), freeing its scope."""
     now = timezone.now()
-    failed = 0
-    for run in RefreshRun.objects.filter(status=RunStatus.IN_PROGRESS, lease_expires_at__lt=now):
-        with transaction.atomic():
-            updated = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS,
-                                                lease_expires_at__lt=now).update(
-                status=RunStatus.FAILED, finished_at=now, current_step="Failed: worker lost",
-                errors=[*run.errors, "worker lost"], lease_expires_at=None,
-                duration_ms=int((now - run.started_at).total_seconds() * 1000) if run.started_at else None,
-            )
-            ScopeLease.objects.filter(run=run).delete()
+    with transaction.atomic():
+        updated = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS,
+                                            lease_expires_at__lt=now).update(
+            status=RunStatus.FAILED, finished_at=now, current_step="Failed: worker lost",
+            errors=[*run.errors, "worker lost"], lease_expires_at=None,
+            duration_ms=int((now - run.started_at).total_seconds() * 1000) if run.started_at else None,
+        )
         if updated:
-            logger.warning("refresh run %s failed: worker %s lost", run.refresh_id, run.worker)
-            run.refresh_from_db()
-            emit_event(event_type=REFRESH_FAILED, payload=run_payload(run))
-            failed += 1
-    return failed
+            ScopeLease.objects.filter(run=run).delete()
+    if not updated:
+        return False
+    logger.warning("refresh run %s failed: worker %s lost", run.refresh_id, run.worker)
+    run.refresh_from_db()
+    emit_event(event_type=REFRESH_FAILED, payload=run_payload(run))
+    return True
 
 
 def reap_lost_runs() -> int:

@@ -1,18 +1,19 @@
 """How often a requester may start refreshes: burst, per-target cooldown and hourly quota.
 
 Only interactive requests (the API and the admin buttons) are limited; schedules, webhooks
-and the command are the system's own work. Counters live in the "default" cache, so every
-web process shares them when that cache is Redis. Burst and hourly limits are django-ratelimit
-fixed windows; the cooldown stores the time of the last accepted request, so it is a true
-interval whatever the cache's own expiry does.
+and the command are the system's own work. Counters live in the "ratelimit" cache, which every
+process shares: Redis with REDIS_URL, otherwise a table in the database (core/counter_cache.py),
+where they commit or roll back with the caller's transaction. Burst and hourly limits are
+django-ratelimit fixed windows; the cooldown stores the time of the last accepted request, so
+it is a true interval whatever the cache's own expiry does.
 
 Checked in order: burst (every attempt counts), cooldown (claimed for this kind and target),
 hourly quota (a refusal here counts nothing and releases the cooldown it had claimed). On
 Redis the three are one Lua script, a single atomic round trip on every request instead of
-three to five; on any other cache they are django-ratelimit's ``get_usage`` and the cache's
-``add``. Both count the same django-ratelimit counters under the same keys (its window and key
-helpers are private: requirements pin the version, and a test checks that ``get_usage`` reads
-what the script counted).
+three to five; on the database (or any other cache) they are django-ratelimit's ``get_usage``
+and the cache's atomic ``add``. Both count the same django-ratelimit counters under the same
+keys (its window and key helpers are private: requirements pin the version, and a test checks
+that ``get_usage`` reads what the script counted).
 """
 import math
 import time
@@ -25,6 +26,7 @@ from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
 from django_redis.cache import RedisCache
 
+from core.counter_cache import CounterCache
 from refresh.errors import RefreshError
 from refresh.models import RunSource
 from refresh.services.events import RATELIMIT_WARNING, emit_event
@@ -127,6 +129,11 @@ def check_rate_limits(*, user, role: str, kind: str, target_user_id: int | None,
         _warn_near_the_quota(user=user, role=role, hourly=hourly, count=hourly_count)
 
 
+def counted_in_the_database() -> bool:
+    """Whether the counters are database rows, written in (and undone with) the caller's transaction."""
+    return isinstance(_cache(), CounterCache)
+
+
 def _cache():
     return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
@@ -164,7 +171,7 @@ def _check_script(client):
 
 
 def _check_in_cache(cache, *, burst, cooldown_key, hourly, role) -> int:
-    """Any other cache (in-process in development): django-ratelimit's counting, the cache's add."""
+    """The database (or any other cache): django-ratelimit's counting, the cache's add."""
     if burst and (burst.count() or {}).get("should_limit"):  # None: the cache failed and RATELIMIT_FAIL_OPEN
         _refuse_burst(burst)
     claimed = _claim_cooldown(cache, cooldown_key)

@@ -3,6 +3,7 @@ import hashlib
 import json
 import re
 from datetime import timedelta
+from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -17,7 +18,9 @@ from refresh.models import (
 )
 from refresh.selectors import active_runs_with_key
 from refresh.services import access, rate_limits
+from refresh.services.rate_limits import RateLimitExceeded
 from refresh.services.dispatch import enqueue_pickup_on_commit
+from refresh.services.execution import fail_if_lost
 from refresh.services.scopes import scope_for
 from refresh.services.tracking import estimate_duration_seconds, last_step_position, record_instant_step
 
@@ -33,15 +36,15 @@ def parse_priority(value) -> int | None:
         return _PRIORITY_BY_NAME[value.lower()]
     if value in RunPriority.values:
         return int(value)
-    raise InvalidRefreshRequest(f"Unknown priority {value!r}; use one of {', '.join(_PRIORITY_BY_NAME)}.",
+    raise InvalidRefreshRequest(f"Unknown priority \"{value}\"; use one of {', '.join(_PRIORITY_BY_NAME)}.",
                                 code="invalid_priority")
 
 
 def _validate(*, kind: str, mode: str, target_user_id, symbols, apply_rebalancing, requested_by=None) -> list[str]:
     if kind not in RefreshKind.values:
-        raise InvalidRefreshRequest(f"Unknown refresh kind {kind!r}.", code="invalid_kind")
+        raise InvalidRefreshRequest(f"Unknown refresh kind \"{kind}\".", code="invalid_kind")
     if mode not in RefreshMode.values:
-        raise InvalidRefreshRequest(f"Unknown mode {mode!r}; use full, incremental or smart.", code="invalid_mode")
+        raise InvalidRefreshRequest(f"Unknown mode \"{mode}\"; use full, incremental or smart.", code="invalid_mode")
     if kind == RefreshKind.PORTFOLIO:
         if target_user_id is None:
             raise InvalidRefreshRequest("A portfolio refresh needs a user id.", code="invalid_user")
@@ -86,6 +89,52 @@ def _take_over_scheduled(run: RefreshRun, *, requested_by, role: str, source: st
     return run
 
 
+class _IdenticalRunActive(Exception):
+    """Raised inside the transaction to undo what it counted: the request joins that run instead."""
+
+
+def _record(run: RefreshRun, *, check_limits, enqueue: bool) -> RateLimitExceeded | None:
+    """Count the request against its limits and insert its run, in one transaction.
+
+    Returns a refusal, whose counted attempts are committed with no run. Raises IntegrityError
+    (the dedup index) or _IdenticalRunActive when an identical run is active, counting nothing.
+    """
+    with transaction.atomic():
+        if rate_limits.counted_in_the_database():
+            # The counters are rows in this transaction: count first, so that a refusal commits
+            # its attempts without a run, and an accepted request commits its counts and run together.
+            try:
+                check_limits()
+            except RateLimitExceeded as refusal:
+                if active_runs_with_key(run.dedup_key).exists():  # started since the first look
+                    raise _IdenticalRunActive from refusal
+                return refusal
+            insert_new(run)
+        else:
+            # Redis counts outside the transaction: the dedup index first, so that an identical
+            # request stops there before counting; a refusal rolls the new run back.
+            insert_new(run)
+            check_limits()
+        if enqueue:
+            enqueue_pickup_on_commit(emergency=run.priority >= RunPriority.EMERGENCY)
+    return None
+
+
+def _join_active(key: str, *, requested_by, role: str, source: str, priority: int) -> RefreshRun | None:
+    """The active run with this dedup key, taken over if a schedule queued it; None if there is none.
+
+    A run whose worker is known lost (its lease lapsed) is failed here rather than joined, so the
+    request starts a new run at once instead of waiting for the reaper.
+    """
+    existing = active_runs_with_key(key).first()
+    if existing is not None and fail_if_lost(existing):
+        return None
+    if existing is not None and source != RunSource.SCHEDULE and existing.source == RunSource.SCHEDULE:
+        existing = _take_over_scheduled(existing, requested_by=requested_by, role=role, source=source,
+                                        priority=priority)
+    return existing
+
+
 def request_refresh(*, kind: str, requested_by, source: str, mode: str = RefreshMode.INCREMENTAL,
                     priority=None, target_user_id: int | None = None, symbols=None,
                     apply_rebalancing: bool = False, role: str | None = None,
@@ -93,7 +142,7 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
     """Record a refresh run and queue it, or return the identical run already active.
 
     Returns ``(run, created)``. Raises InvalidRefreshRequest, TargetNotFound,
-    PermissionDenied or RateLimitExceeded (interactive sources only) before anything is written.
+    PermissionDenied or RateLimitExceeded (interactive sources only) without recording a run.
     """
     if kind != RefreshKind.PORTFOLIO:
         target_user_id = None
@@ -108,6 +157,13 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
     params = {"symbols": clean_symbols, "apply_rebalancing": bool(apply_rebalancing)}
     key = dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params)
     expected_seconds = estimate_duration_seconds(kind=kind, mode=mode)  # before the write lock is taken
+    # An identical request for an active run joins it and spends nothing, without a write.
+    existing = _join_active(key, requested_by=requested_by, role=role, source=source, priority=priority)
+    if existing is not None:
+        return existing, False
+    # The checks above become the run's first steps when a worker starts it (tracking.REQUEST_STEPS).
+    check_limits = partial(rate_limits.check_rate_limits, user=requested_by, role=role, kind=kind,
+                           target_user_id=target_user_id, source=source)
     for _ in range(3):
         run = RefreshRun(
             kind=kind, mode=mode, priority=priority, requested_by=requested_by, requested_role=role,
@@ -117,22 +173,13 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
             estimated_completion=timezone.now() + timedelta(seconds=expected_seconds),
         )
         try:
-            with transaction.atomic():
-                insert_new(run)
-                # Limits are checked once the insert has passed the dedup index: an identical
-                # request for an active run gets that run and spends nothing, and a refusal
-                # rolls the new run back. The checks above become its first steps when a
-                # worker starts it (tracking.REQUEST_STEPS).
-                rate_limits.check_rate_limits(user=requested_by, role=role, kind=kind,
-                                              target_user_id=target_user_id, source=source)
-                if enqueue:
-                    enqueue_pickup_on_commit(emergency=priority >= RunPriority.EMERGENCY)
-            return run, True
-        except IntegrityError:
-            existing = active_runs_with_key(key).first()
+            refusal = _record(run, check_limits=check_limits, enqueue=enqueue)
+        except (IntegrityError, _IdenticalRunActive):
+            existing = _join_active(key, requested_by=requested_by, role=role, source=source, priority=priority)
             if existing is not None:
-                if source != RunSource.SCHEDULE and existing.source == RunSource.SCHEDULE:
-                    existing = _take_over_scheduled(existing, requested_by=requested_by, role=role,
-                                                    source=source, priority=priority)
                 return existing, False
+            continue
+        if refusal is not None:
+            raise refusal  # its counted attempts are committed
+        return run, True
     raise InvalidRefreshRequest("Could not record the run; try again.", code="conflict")

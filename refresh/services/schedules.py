@@ -1,13 +1,21 @@
-"""The django-q2 schedules of routine refreshes and the lease reaper, and their triggers."""
+"""The django-q2 schedules of routine refreshes and the lease reaper, their triggers and their failures.
+
+django-q2 keeps a schedule's kwargs as text and reads them back with ``ast.literal_eval``, so
+they hold plain strings and numbers only. Its daily schedules add 24 hours in UTC; ours name a
+local time in ``REFRESH_SCHEDULE_TZ`` instead, and every firing puts the next one back on that
+local time, so daylight saving never shifts them.
+"""
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
 
 from refresh.models import RefreshKind, RefreshMode, RefreshRun, Role, RunPriority, RunSource, RunStatus
+from refresh.services.events import SCHEDULE_FAILED, emit_event
 from refresh.services.requests import request_refresh
 from refresh.services.scopes import scope_for
 from refresh.services.tracking import record_instant_step
@@ -15,29 +23,88 @@ from refresh.services.tracking import record_instant_step
 logger = logging.getLogger("refresh.scheduled")
 
 DAY = 24 * 60
-SCHEDULES = [
-    # (name, function, kwargs, schedule type, minutes)
-    ("refresh: incremental prices", "refresh.tasks.scheduled_refresh",
-     {"kind": RefreshKind.PRICES, "mode": RefreshMode.INCREMENTAL, "interval_minutes": 15,
-      "trading_hours_only": True}, Schedule.MINUTES, 15),
-    ("refresh: nightly full", "refresh.tasks.scheduled_refresh",
-     {"kind": RefreshKind.ALL, "mode": RefreshMode.FULL, "interval_minutes": DAY}, Schedule.DAILY, None),
-    ("refresh: daily benchmark", "refresh.tasks.scheduled_refresh",
-     {"kind": RefreshKind.BENCHMARK, "mode": RefreshMode.INCREMENTAL, "interval_minutes": DAY},
-     Schedule.DAILY, None),
-    ("refresh: reap lost runs", "refresh.tasks.reap_lost_runs", {}, Schedule.MINUTES, 1),
-    ("notifications: recover lost deliveries", "notifications.tasks.recover_lost_notifications", {},
-     Schedule.MINUTES, 1),
-]
+SCHEDULED_REFRESH = "refresh.tasks.scheduled_refresh"
+
+
+def _routine(kind: str, mode: str, **options) -> dict:
+    return {"kind": str(kind), "mode": str(mode), **options}
+
+
+def schedules() -> list[dict]:
+    """Every schedule this service installs: name, function, kwargs, type, and a daily local time."""
+    return [
+        {"name": "refresh: incremental prices", "func": SCHEDULED_REFRESH, "schedule_type": Schedule.MINUTES,
+         "minutes": 15, "kwargs": _routine(RefreshKind.PRICES, RefreshMode.INCREMENTAL, interval_minutes=15,
+                                           trading_hours_only=True)},
+        {"name": "refresh: nightly full", "func": SCHEDULED_REFRESH, "schedule_type": Schedule.DAILY,
+         "at": settings.REFRESH_NIGHTLY_AT, "kwargs": _routine(RefreshKind.ALL, RefreshMode.FULL, interval_minutes=DAY)},
+        {"name": "refresh: daily benchmark", "func": SCHEDULED_REFRESH, "schedule_type": Schedule.DAILY,
+         "at": settings.REFRESH_BENCHMARK_AT,
+         "kwargs": _routine(RefreshKind.BENCHMARK, RefreshMode.INCREMENTAL, interval_minutes=DAY)},
+        {"name": "refresh: reap lost runs", "func": "refresh.tasks.reap_lost_runs", "schedule_type": Schedule.MINUTES,
+         "minutes": 1, "kwargs": {}},
+        {"name": "notifications: recover lost deliveries", "func": "notifications.tasks.recover_lost_notifications",
+         "schedule_type": Schedule.MINUTES, "minutes": 1, "kwargs": {}},
+    ]
+
+
+def schedule_zone() -> ZoneInfo:
+    return ZoneInfo(settings.REFRESH_SCHEDULE_TZ)
+
+
+def parse_local_time(value: str) -> time:
+    """``HH:MM`` (24-hour) as a time, or ValueError naming the value."""
+    try:
+        hours, minutes = (int(part) for part in value.split(":"))
+        return time(hours, minutes)
+    except (TypeError, ValueError):
+        raise ValueError(f"Not a HH:MM time of day: {value!r}") from None
+
+
+def next_local_time(at: str, *, after: datetime | None = None) -> datetime:
+    """The first moment strictly after ``after`` (now) when the schedule's zone shows ``at``."""
+    zone = schedule_zone()
+    local = timezone.localtime(after or timezone.now(), timezone=zone)
+    candidate = datetime.combine(local.date(), parse_local_time(at), tzinfo=zone)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), parse_local_time(at), tzinfo=zone)
+    return candidate
 
 
 def install_schedules() -> int:
-    """Create or update every schedule by name; returns how many exist."""
-    for name, func, kwargs, kind, minutes in SCHEDULES:
-        Schedule.objects.update_or_create(name=name, defaults={
-            "func": func, "kwargs": kwargs, "schedule_type": kind, "minutes": minutes, "repeats": -1,
-        })
-    return len(SCHEDULES)
+    """Create or update every schedule by name, daily ones due at their next local time; returns how many."""
+    for entry in schedules():
+        defaults = {"func": entry["func"], "kwargs": repr(entry["kwargs"]), "schedule_type": entry["schedule_type"],
+                    "minutes": entry.get("minutes"), "repeats": -1}
+        if "at" in entry:
+            defaults["next_run"] = next_local_time(entry["at"])
+        Schedule.objects.update_or_create(name=entry["name"], defaults=defaults)
+    return len(schedules())
+
+
+def align_daily_schedules() -> None:
+    """Put each daily schedule's next run back on its local time (django-q2 adds 24 h in UTC)."""
+    for entry in schedules():
+        if "at" in entry:
+            Schedule.objects.filter(name=entry["name"], func=entry["func"]).update(next_run=next_local_time(entry["at"]))
+
+
+def report_failed_task(*, task: dict) -> None:
+    """A django-q2 task that a schedule started failed: an error log, an event, a notification.
+
+    django-q2 groups a scheduled task under its schedule's name (a one-off schedule is gone by
+    the time its task ends), and nothing else here queues grouped tasks; other failed tasks
+    (a run's pickup, a notification) report through their runs and deliveries.
+    """
+    name = str(task.get("group") or "")
+    if task.get("success", True) or not name:
+        return
+    payload = {"schedule": name, "func": str(task.get("func", "")), "task_id": str(task.get("id", "")),
+               "task_name": str(task.get("name", "")), "error": str(task.get("result", ""))[:1000],
+               "failed_at": timezone.now().isoformat()}
+    logger.error("scheduled task %s failed: %s", name, payload["error"],
+                 extra={"event": SCHEDULE_FAILED, "event_type": SCHEDULE_FAILED, **payload})
+    emit_event(event_type=SCHEDULE_FAILED, payload=payload)
 
 
 def in_us_trading_hours(moment: datetime) -> bool:

@@ -22,7 +22,9 @@ def portfolios_to_recalculate(*, plan: RefreshPlan, changed_symbols: list[str]) 
 def recalculate(*, tracker: RunTracker, plan: RefreshPlan, changed_symbols: list[str], record) -> list[int] | None:
     """Run the plan's calculations; returns the portfolio ids touched (None: all of them).
 
-    Strategies go before metrics, so figures reflect any rebalancing just applied.
+    Strategies go before metrics, so figures reflect any rebalancing just applied. Each
+    portfolio is valued on its own calendar, so recalculating some portfolios stores the same
+    figures for them as recalculating all (docs/figures.md).
     """
     portfolio_ids = portfolios_to_recalculate(plan=plan, changed_symbols=changed_symbols)
     with portfolio_selectors.shared_price_reads():

@@ -15,6 +15,7 @@ from market_data import selectors as market_selectors
 from market_data.calendar import last_closed_session, market_opened_between
 from market_data.services import ensure_assets
 from portfolios import selectors as portfolio_selectors
+from portfolios.conventions import history_adjustment
 from refresh.models import RefreshKind, RefreshMode, RefreshRun
 
 
@@ -134,8 +135,8 @@ def build_plan(run: RefreshRun) -> RefreshPlan:
     plan = RefreshPlan(quote_symbols=symbols, apply_rebalancing=run.params.get("apply_rebalancing", False))
     if run.mode == RefreshMode.SMART:
         plan.quote_symbols, plan.fresh_symbols = _stale_only(symbols, now)
-    # The benchmark's history includes dividends: the comparison is one of total returns.
-    adjust_for = {settings.BENCHMARK_SYMBOL: "all"}
+    # Every history, the benchmark's included, has one adjustment: comparisons are like for like.
+    adjust_for = dict.fromkeys(symbols, history_adjustment())
     plan.history = _history_requests(symbols, run.mode, adjust_for, now)
     if run.kind == RefreshKind.PORTFOLIO:
         plan.portfolio_ids = portfolio_selectors.portfolio_ids_for_user(user_id=run.target_user_id)

@@ -116,3 +116,48 @@ def test_history_of_a_full_batch_over_five_years():
     assert len(result.items) == 120
     weekdays = np.busday_count(date(2019, 1, 1), date(2024, 1, 1))
     assert all(len(bars) == weekdays for bars in result.items.values())
+
+
+@time_machine.travel(datetime(2024, 12, 31, 20, 0, tzinfo=UTC), tick=False)  # adjusted as of the last bar
+def test_adjustments_differ_as_a_providers_do():
+    provider = MockProvider()
+    start, end = date(2015, 1, 1), date(2024, 12, 31)
+    raw, splits, dividends, total = (
+        provider.fetch_history(["KO"], start=start, end=end, adjust=adjust).items["KO"]
+        for adjust in ("none", "splits", "dividends", "all"))
+    actions = provider.corporate_actions("KO", start=start, end=end)
+
+    assert len(actions["dividends"]) >= 35 and all(0 < fraction < 0.01 for _, fraction in actions["dividends"])
+    # Dividend adjustment scales earlier closes down by (1 - dividend / previous close) per later
+    # ex-date, so the adjusted series gains the dividend back on each ex-date.
+    ratio = total.close / splits.close  # both rounded to 4 places: equal to within 1e-4
+    assert (np.diff(ratio) >= -1e-4).all() and ratio[-1] == pytest.approx(1, abs=1e-4) and ratio[0] < 0.9
+    ex_date, fraction = actions["dividends"][10]
+    day = int(np.searchsorted(splits.dates, np.datetime64(ex_date)))
+    assert ratio[day] / ratio[day - 1] == pytest.approx(1 / (1 - fraction), rel=1e-4)
+    assert total.close[-1] / total.close[0] > splits.close[-1] / splits.close[0]
+    assert np.allclose(dividends.close / raw.close, ratio, rtol=1e-4)
+
+
+def test_a_split_shows_only_without_split_adjustment():
+    provider = MockProvider()
+    symbol, (day, ratio) = next((s, actions["splits"][0]) for s in (f"SPL{i}" for i in range(50))
+                                if (actions := provider.corporate_actions(s, start=date(2001, 1, 1),
+                                                                          end=date(2024, 12, 31)))["splits"])
+    around = {adjust: provider.fetch_history([symbol], start=day - timedelta(days=7), end=day + timedelta(days=7),
+                                             adjust=adjust).items[symbol] for adjust in ("none", "splits")}
+    at = int(np.searchsorted(around["none"].dates, np.datetime64(day)))
+
+    raw, adjusted = around["none"].close, around["splits"].close
+    assert raw[at] / raw[at - 1] == pytest.approx(adjusted[at] / adjusted[at - 1] / ratio, rel=1e-3)
+    assert ratio in (2, 3, 4) and adjusted[at] == pytest.approx(raw[at], rel=1e-4)
+
+
+def test_crypto_pays_no_dividends_and_never_splits():
+    provider = MockProvider()
+    actions = provider.corporate_actions("BTC/USD", start=date(2001, 1, 1), end=date(2024, 12, 31))
+    raw, total = (provider.fetch_history(["BTC/USD"], start=START, end=END, adjust=adjust).items["BTC/USD"]
+                  for adjust in ("none", "all"))
+
+    assert actions == {"dividends": [], "splits": []}
+    np.testing.assert_array_equal(raw.close, total.close)

@@ -133,9 +133,25 @@ def test_symbols_reach_the_prices_refresh(source, sender, demo):
 
 
 @pytest.mark.parametrize("name", ["nobody", "retired"])
-def test_unknown_or_inactive_source_is_404(source, sender, name):
+def test_unknown_or_inactive_source_looks_exactly_like_a_bad_signature(source, sender, name):
     WebhookSource.objects.create(name="retired", secret=SECRET, is_active=False)
-    assert_refused(sender(name, event()), HTTPStatus.NOT_FOUND, "not_found")
+    unknown = sender(name, event())
+    forged = sender("market-feed", event(), secret="not-the-secret-at-all")
+    assert_refused(unknown, HTTPStatus.UNAUTHORIZED, "invalid_signature")
+    assert (unknown.status_code, unknown.json()) == (forged.status_code, forged.json())
+
+
+@pytest.mark.parametrize("header", [
+    "sha256=é", "sha256=ü" * 64, "☃", "sha256=" + "f" * 10_000, "sha256=\x00", "sha1=abc", "=", " ",
+])
+def test_any_malformed_signature_header_is_401(source, sender, header):
+    assert_refused(sender("market-feed", event(), signature_value=header), HTTPStatus.UNAUTHORIZED,
+                   "invalid_signature")
+
+
+def test_a_deeply_nested_signed_body_is_400_not_500(source, sender):
+    nested = b"[" * 100_000 + b"]" * 100_000
+    assert_refused(sender("market-feed", nested), HTTPStatus.BAD_REQUEST, "malformed_body")
 
 
 def test_source_mapping_overrides_the_built_in_one(source, sender):
@@ -191,3 +207,8 @@ def test_concurrent_replays_of_one_delivery_start_one_run(monkeypatch):
     assert len({r.json()["refresh_id"] for r in responses}) == 1
     assert RefreshRun.objects.count() == 1
     assert WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 5000, "-1", "1e9", "１２３"])
+def test_a_correctly_signed_absurd_timestamp_is_401_stale(source, sender, timestamp):
+    assert_refused(sender("market-feed", event(), timestamp=timestamp), HTTPStatus.UNAUTHORIZED, "stale_timestamp")

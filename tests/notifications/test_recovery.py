@@ -10,7 +10,7 @@ from notifications.models import DeliveryStatus, NotificationDelivery, Subscript
 from notifications.services import outbound
 from notifications.services.outbound import LOST_ATTEMPT, recover_lost_deliveries
 from notifications.tasks import deliver_notification
-from refresh.services.schedules import SCHEDULES
+from refresh.services.schedules import schedules
 
 HOOK = "https://hooks.example.test/refresh"
 
@@ -97,4 +97,4 @@ def test_a_requeued_delivery_is_sent_once_even_when_its_first_task_turns_up(subs
 
 def test_the_sweep_is_installed_as_a_schedule():
     assert ("notifications.tasks.recover_lost_notifications", Schedule.MINUTES, 1) in [
-        (func, kind, minutes) for _, func, _, kind, minutes in SCHEDULES]
+        (entry["func"], entry["schedule_type"], entry.get("minutes")) for entry in schedules()]

@@ -1,5 +1,5 @@
 """The portfolios admin: lists, the holdings inline and applying proposals."""
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from http import HTTPStatus
 
@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from portfolios.models import Holding, ProposalStatus, RebalanceProposal
+from portfolios.services.benchmark import recalculate_benchmark_comparisons
 from portfolios.services.metrics import recalculate_portfolio_metrics
 from portfolios.services.strategy import recalculate_strategies
 
@@ -62,3 +63,45 @@ def test_apply_action_applies_proposals(admin_client, portfolio):
     assert b"Applied 2 proposed trade(s)." in response.content
     assert RebalanceProposal.objects.filter(status=ProposalStatus.APPLIED).count() == 2
     assert Holding.objects.get(asset__symbol="AAA").quantity == Decimal(16)  # 0.8 * 1000 / 50
+
+
+@pytest.mark.django_db
+def test_portfolio_page_draws_the_value_against_the_benchmark(admin_client, make_asset, make_portfolio):
+    days = [day for day in (date(2025, 3, 3) + timedelta(days=i) for i in range(28)) if day.weekday() < 5]
+    make_asset("SPY", [400 + i for i in range(len(days))], dates=days)
+    fund = make_asset("FUND", [50 + (i % 4) for i in range(len(days))], dates=days)
+    portfolio = make_portfolio({fund: (2, 100)})
+
+    response = admin_client.get(reverse("admin:portfolios_portfolio_change", args=[portfolio.id]))
+
+    assert response.status_code == HTTPStatus.OK
+    chart = response.context["value_chart"]
+    assert chart["dates"] == [day.isoformat() for day in days] and chart["benchmark_symbol"] == "SPY"
+    assert chart["portfolio"][0] == chart["benchmark"][0] == 100.0  # both rebased at the window's start
+    assert chart["portfolio"][1] == pytest.approx(102.0) and chart["benchmark"][-1] == pytest.approx(
+        100 * (400 + len(days) - 1) / 400, abs=1e-4)
+    content = response.content.decode()
+    assert 'id="value-chart-data"' in content and "refresh/vendor/chartjs/chart.umd.min.js" in content
+    assert "portfolios/admin/value_chart.js" in content
+    assert 'id="refresh-portfolio-now"' in content  # the refresh button's template is still extended
+
+
+@pytest.mark.django_db
+def test_portfolio_page_without_prices_says_there_is_no_series(admin_client, make_asset, make_portfolio):
+    portfolio = make_portfolio({make_asset("IPO"): (2, 100)})
+
+    response = admin_client.get(reverse("admin:portfolios_portfolio_change", args=[portfolio.id]))
+
+    assert response.status_code == HTTPStatus.OK and response.context["value_chart"] is None
+    assert b'id="value-chart-empty"' in response.content and b"chart.umd.min.js" not in response.content
+
+
+@pytest.mark.django_db
+def test_figure_pages_show_windows_and_null_reasons(admin_client, portfolio):
+    recalculate_portfolio_metrics()
+    recalculate_benchmark_comparisons()
+
+    page = admin_client.get(reverse("admin:portfolios_portfoliometrics_change", args=[portfolio.id])).content.decode()
+
+    assert "Window, conventions and null figures" in page and "no daily return in the window" in page
+    assert "Unpriced holdings" in page and "Max drawdown trough" in page

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from portfolios.selectors import (
-    load_close_matrix, load_holdings, load_latest_prices, load_recent_close_matrix, load_recent_closes,
+    load_holdings, load_latest_prices, load_price_history, load_recent_closes, load_recent_price_history,
     portfolio_ids_for_user, portfolio_ids_holding, shared_price_reads,
 )
 
@@ -24,43 +24,51 @@ def assets(make_asset, make_quote):
 
 
 @pytest.mark.django_db
-def test_close_matrix_forward_fills_and_appends_newer_quotes(assets):
+def test_price_history_forward_fills_marks_trading_days_and_appends_newer_quotes(assets, make_asset):
     a, b, c = assets
+    never = make_asset("NEVER")
 
-    dates, closes = load_close_matrix(asset_ids=[c.id, a.id, b.id])
+    history = load_price_history(asset_ids=[c.id, a.id, b.id, never.id])
 
-    assert list(dates) == list(np.array([D1, D2, D3, D4], dtype="datetime64[D]"))
-    assert closes[0] == pytest.approx([np.nan, 30, 31, 31], nan_ok=True)
-    assert closes[1] == pytest.approx([10, 11, 12, 13])
-    assert closes[2] == pytest.approx([20, 20, 22, 22])
+    assert list(history.dates) == list(np.array([D1, D2, D3, D4], dtype="datetime64[D]"))
+    assert history.closes[0] == pytest.approx([np.nan, 30, 31, 31], nan_ok=True)
+    assert history.closes[1] == pytest.approx([10, 11, 12, 13])
+    assert history.closes[2] == pytest.approx([20, 20, 22, 22])
+    # Carried-forward closes are not trading days: BBB did not trade on D2, CCC not on D1 or D4.
+    assert history.traded.tolist() == [[False, True, True, False], [True, True, True, True],
+                                       [True, False, True, False], [False, False, False, False]]
+    assert list(history.last_days[:3]) == list(np.array([D3, D4, D3], dtype="datetime64[D]"))
+    assert np.isnat(history.last_days[3]) and history.priced.tolist() == [True, True, True, False]
 
 
 @pytest.mark.django_db
-def test_shared_price_reads_read_a_matrix_once_and_hand_it_out_read_only(assets, django_assert_num_queries):
+def test_shared_price_reads_read_a_history_once_and_hand_it_out_read_only(assets, django_assert_num_queries):
     a, b, _ = assets
     with shared_price_reads():
-        dates, closes = load_recent_close_matrix(asset_ids=[a.id, b.id], days=30)
+        history = load_recent_price_history(asset_ids=[a.id, b.id], days=30)
         with django_assert_num_queries(0):
-            again = load_recent_close_matrix(asset_ids=[a.id, b.id], days=30)
-        assert again[0] is dates and again[1] is closes
+            again = load_recent_price_history(asset_ids=[a.id, b.id], days=30)
+        assert again is history
         with pytest.raises(ValueError):
-            closes[0, 0] = 1.0  # shared by every reader: nobody may change it
-        other = load_recent_close_matrix(asset_ids=[a.id], days=30)  # other assets: read anew
-        assert other[1].shape[0] == 1
+            history.closes[0, 0] = 1.0  # shared by every reader: nobody may change it
+        other = load_recent_price_history(asset_ids=[a.id], days=30)  # other assets: read anew
+        assert other.closes.shape[0] == 1
     # Outside the block every call reads the database again, into arrays of its own.
-    fresh_dates, fresh = load_recent_close_matrix(asset_ids=[a.id, b.id], days=30)
-    assert fresh is not closes and fresh.flags.writeable
-    assert np.array_equal(fresh, closes, equal_nan=True) and np.array_equal(fresh_dates, dates)
+    fresh = load_recent_price_history(asset_ids=[a.id, b.id], days=30)
+    assert fresh.closes is not history.closes and fresh.closes.flags.writeable
+    assert np.array_equal(fresh.closes, history.closes, equal_nan=True)
+    assert np.array_equal(fresh.dates, history.dates) and np.array_equal(fresh.traded, history.traded)
 
 
 @pytest.mark.django_db
-def test_close_matrix_from_start_carries_the_earlier_close_in(assets):
+def test_price_history_from_start_carries_the_earlier_close_in(assets):
     a, b, _ = assets
 
-    dates, closes = load_close_matrix(asset_ids=[a.id, b.id], start=D2)
+    history = load_price_history(asset_ids=[a.id, b.id], start=D2)
 
-    assert dates[0] == np.datetime64(D2)
-    assert closes[1] == pytest.approx([20, 22, 22])
+    assert history.dates[0] == np.datetime64(D2)
+    assert history.closes[1] == pytest.approx([20, 22, 22])  # D1's close, carried into D2
+    assert history.traded[1].tolist() == [False, True, False]
 
 
 @pytest.mark.django_db
@@ -89,7 +97,7 @@ def test_holdings_matrix_and_portfolio_lookups(assets, make_portfolio):
     quantities, costs = load_holdings(portfolio_ids=[second.id, first.id], asset_ids=[a.id, b.id, c.id])
 
     assert quantities.tolist() == [[0, 4, 0], [2, 1, 0]]
-    assert costs.tolist() == [70, 35]
+    assert costs.tolist() == [[0, 70, 0], [15, 20, 0]]
     assert portfolio_ids_holding(asset_ids=[a.id]) == [first.id]
     assert portfolio_ids_holding(asset_ids=[a.id, b.id]) == sorted([first.id, second.id])
     assert portfolio_ids_for_user(user_id=other_user.id) == [second.id]

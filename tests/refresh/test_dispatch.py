@@ -154,7 +154,8 @@ def test_a_finished_pickup_is_not_mistaken_for_a_waiting_one(queued_for_real, de
 
 @shared_pickups
 @pytest.mark.django_db
-def test_an_emergency_shares_a_pickup_in_each_lane(queued_for_real, demo, admin):
+def test_an_emergency_shares_a_pickup_in_each_lane(queued_for_real, demo, admin, settings):
+    settings.REFRESH_EMERGENCY_LANE = True
     for kind in ("benchmark", "strategy"):
         request_refresh(kind=kind, requested_by=admin, source=RunSource.COMMAND, priority="emergency")
 
@@ -183,7 +184,9 @@ def test_a_worker_that_starts_a_run_passes_a_pickup_on_to_the_runs_still_waiting
 
 @shared_pickups
 @pytest.mark.django_db
-def test_the_emergency_lane_passes_its_pickup_on_only_to_emergencies(queued_for_real, demo, admin, monkeypatch):
+def test_the_emergency_lane_passes_its_pickup_on_only_to_emergencies(queued_for_real, demo, admin, monkeypatch,
+                                                                    settings):
+    settings.REFRESH_EMERGENCY_LANE = True
     monkeypatch.setattr(execution, "execute_claimed_run", lambda run, **kwargs: run)
     request_refresh(kind="benchmark", requested_by=admin, source=RunSource.COMMAND, priority="emergency")
     request_portfolio(get_user_model().objects.first())
@@ -210,3 +213,14 @@ def test_elsewhere_every_run_queues_its_own_pickup(queued_for_real, demo, django
     execution.execute_next_refresh()  # each waiting run has its pickup already: nothing passed on
 
     assert told == [LANE] * 3
+
+
+@pytest.mark.django_db
+def test_without_an_emergency_cluster_an_emergency_leaves_nothing_in_its_lane(queued_for_real, demo, admin,
+                                                                              django_capture_on_commit_callbacks):
+    lanes = get_broker(dispatch.EMERGENCY_CLUSTER), get_broker(settings.Q_CLUSTER["name"])
+    for broker in lanes:
+        broker.purge_queue()
+    with django_capture_on_commit_callbacks(execute=True):
+        request_refresh(kind="benchmark", requested_by=admin, source=RunSource.COMMAND, priority="emergency")
+    assert [broker.queue_size() for broker in lanes] == [0, 1]  # the normal workers take emergencies first

@@ -170,6 +170,20 @@ def test_reaper_fails_runs_of_lost_workers_and_the_queue_moves_on(demo):
     assert waiting.status == RunStatus.SUCCESS
 
 
+def test_an_identical_request_does_not_join_a_run_whose_worker_is_lost(demo):
+    running = claim_next_run(run_id=make_run("prices").pk)
+    same, created = request_refresh(kind="prices", requested_by=None, source=RunSource.COMMAND, enqueue=False)
+    assert (same.pk, created) == (running.pk, False)  # its worker still renews the lease: joined
+
+    RefreshRun.objects.filter(pk=running.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    fresh, created = request_refresh(kind="prices", requested_by=None, source=RunSource.COMMAND, enqueue=False)
+
+    running.refresh_from_db()
+    assert created and fresh.pk != running.pk and fresh.status == RunStatus.QUEUED
+    assert (running.status, running.errors[-1]) == (RunStatus.FAILED, "worker lost")
+    assert not ScopeLease.objects.filter(run=running).exists()
+
+
 def test_estimated_completion_follows_recent_durations(demo):
     done = run_now("benchmark")
     RefreshRun.objects.filter(pk=done.pk).update(duration_ms=40_000)

@@ -8,6 +8,7 @@ import requests
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 from rest_framework.authtoken.models import Token
 
@@ -52,11 +53,12 @@ def test_fifty_parallel_identical_requests_create_one_run(live_server, workers, 
     assert finished(RefreshRun.objects.get()).status == RunStatus.SUCCESS, workers.logs()
 
 
-def test_queued_runs_start_in_priority_order_and_emergency_does_not_wait(workers):
+def test_queued_runs_start_in_priority_order_and_emergency_does_not_wait(workers, settings):
     seed_demo(users=5, assets=10, years=1)
     users = {u.username: u.pk for u in get_user_model().objects.all()}
-    workers.start(MOCK_PROVIDER_LATENCY=3)
-    workers.start(MOCK_PROVIDER_LATENCY=3, Q_CLUSTER_NAME="emergency")
+    settings.REFRESH_EMERGENCY_LANE = True  # this process queues the emergency's pickup in that lane too
+    workers.start(MOCK_PROVIDER_LATENCY=3, REFRESH_EMERGENCY_LANE="true")
+    workers.start(MOCK_PROVIDER_LATENCY=3, Q_CLUSTER_NAME="emergency", REFRESH_EMERGENCY_LANE="true")
     busy = request("portfolio", target_user_id=users["bob"], priority="medium")
     wait_until(lambda: RefreshRun.objects.get(pk=busy.pk).status == RunStatus.IN_PROGRESS,
                message="the busy run to start")
@@ -68,6 +70,14 @@ def test_queued_runs_start_in_priority_order_and_emergency_does_not_wait(workers
         assert finished(run, timeout=90).status == RunStatus.SUCCESS, workers.logs()
     assert emergency.started_at < busy.finished_at
     assert busy.finished_at <= high.started_at < medium.started_at < low.started_at
+
+
+def test_an_emergency_runs_on_the_normal_workers_when_no_emergency_cluster_runs(workers):
+    seed_demo(users=2, assets=10, years=1)
+    workers.start()
+    run = request("benchmark", priority="emergency")
+    assert finished(run).status == RunStatus.SUCCESS, workers.logs()
+    assert get_broker("emergency").queue_size() == 0
 
 
 def test_waiting_runs_start_side_by_side_when_workers_are_free(workers):
@@ -94,15 +104,18 @@ def test_a_worker_killed_mid_run_is_reaped_and_the_next_run_succeeds(workers):
     assert doomed.status == RunStatus.IN_PROGRESS
     wait_until(lambda: timezone.now() > RefreshRun.objects.get(pk=doomed.pk).lease_expires_at, timeout=10,
                message="the lease to lapse")
-    assert reap_lost_runs() == 1
+    again = request("prices", mode="full")  # identical: it must not join the lost run
+    assert again.pk != doomed.pk
     doomed.refresh_from_db()
     assert doomed.status == RunStatus.FAILED
     assert "worker lost" in doomed.errors
     assert not ScopeLease.objects.exists()
+    assert reap_lost_runs() == 0  # nothing left for the reaper
     assert dict(PriceBar.objects.values_list("asset__symbol").annotate(n=Count("id"))) == bars_before
 
     workers.start()
-    assert finished(request("prices", mode="full")).status == RunStatus.SUCCESS, workers.logs()
+    assert finished(again).status == RunStatus.SUCCESS, workers.logs()
+
 
 
 def test_timeout_and_cancel_end_runs_and_free_their_scopes(workers):

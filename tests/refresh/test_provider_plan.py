@@ -50,9 +50,9 @@ def test_incremental_history_starts_after_each_last_bar_and_ends_at_the_last_clo
 
     requests = [(r.symbols, r.start, r.end, r.adjust) for r in plan.history]
     assert requests == [
-        (["SPY"], date(2025, 6, 14), date(2025, 6, 18), "all"),  # the benchmark first, with dividends
-        (["MSFT"], date(2025, 6, 14), date(2025, 6, 18), "splits"),
-        (["NEW"], date(2024, 6, 20), date(2025, 6, 18), "splits"),  # no bars yet: the whole window
+        # The benchmark first; every history with dividends (total returns on both sides).
+        (["SPY", "MSFT"], date(2025, 6, 14), date(2025, 6, 18), "all"),
+        (["NEW"], date(2024, 6, 20), date(2025, 6, 18), "all"),  # no bars yet: the whole window
     ]  # AAPL is complete: Friday's bar is not final yet
 
 

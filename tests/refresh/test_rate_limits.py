@@ -1,7 +1,7 @@
 """Rate limits on interactive refresh requests: burst, true cooldown, hourly quota per role, 429 format.
 
-These run on whichever "default" cache the configuration has (in-process or Redis); the
-concurrency guarantees against a shared Redis are in test_rate_limits_redis.py.
+These run on whichever "ratelimit" cache the configuration has (the database or Redis); racing
+requests and separate processes are in test_rate_limits_shared.py.
 """
 from http import HTTPStatus
 
@@ -119,6 +119,16 @@ def test_burst_allows_five_requests_per_ten_seconds_across_endpoints(users, cloc
         assert_refused(post(admin, f"portfolio/{bob.pk}"), "burst")
     clock.shift(1)
     assert post(admin, f"portfolio/{bob.pk}").status_code == HTTPStatus.ACCEPTED
+
+
+def test_a_refused_attempt_still_counts_towards_the_burst(users, clock, settings):
+    settings.REFRESH_BURST_RATE = "3/10s"
+    admin = users["admin"]
+    assert post(admin, "prices").status_code == HTTPStatus.ACCEPTED
+    assert_refused(post(admin, "prices"), "cooldown")  # refused, yet the 2nd attempt of 3
+    assert post(admin, "benchmark").status_code == HTTPStatus.ACCEPTED
+    assert_refused(post(admin, "strategy"), "burst")
+    assert RefreshRun.objects.count() == 2
 
 
 def test_a_burst_refusal_does_not_claim_the_cooldown(users, clock, settings):

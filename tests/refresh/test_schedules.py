@@ -8,13 +8,13 @@ from django_q.models import Schedule
 from refresh.models import RefreshRun, RunPriority, RunSource, RunStatus
 from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
-from refresh.services.schedules import SCHEDULES, install_schedules, trigger_scheduled_refresh
+from refresh.services.schedules import install_schedules, schedules, trigger_scheduled_refresh
 
 
 def test_install_schedules_is_idempotent(db):
-    assert install_schedules() == len(SCHEDULES)
+    assert install_schedules() == len(schedules())
     install_schedules()
-    assert Schedule.objects.count() == len(SCHEDULES)
+    assert Schedule.objects.count() == len(schedules())
     reaper = Schedule.objects.get(name="refresh: reap lost runs")
     assert (reaper.func, reaper.schedule_type, reaper.minutes) == ("refresh.tasks.reap_lost_runs", "I", 1)
 

@@ -1,5 +1,5 @@
 """Recalculating and storing benchmark comparisons."""
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -7,6 +7,15 @@ from portfolios.models import BenchmarkComparison
 from portfolios.services.benchmark import recalculate_benchmark_comparisons
 
 DATES = [date(2024, 12, 30), date(2024, 12, 31), date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 6)]
+# Thirty weekdays: enough shared returns for co-movement figures.
+LONG = [day for day in (date(2024, 12, 2) + timedelta(days=i) for i in range(40)) if day.weekday() < 5]
+
+
+def path(start, returns):
+    values = [start]
+    for r in returns:
+        values.append(values[-1] * (1 + r))
+    return values
 
 
 @pytest.fixture
@@ -24,19 +33,39 @@ def test_comparison_stored(spy, make_asset, make_portfolio):
     assert recalculate_benchmark_comparisons() == 1
 
     comparison = BenchmarkComparison.objects.get(portfolio=portfolio)
-    assert comparison.benchmark_symbol == "SPY"
+    assert comparison.benchmark_symbol == "SPY" and comparison.return_basis == "total"
     assert comparison.as_of == date(2025, 1, 6)
     assert comparison.benchmark_return_1d == pytest.approx(0.01)
     assert comparison.excess_return_ytd == pytest.approx((0.99 * 1.03 * 0.99 - 1) - (0.98 * 1.02 * 1.01 - 1))
-    # cov 0.00025 and var(benchmark) 0.0003 (worked in tests/portfolios/analytics/test_benchmark.py).
-    assert comparison.beta == pytest.approx(0.00025 / 0.0003)
-    assert comparison.tracking_error == pytest.approx(0.015 * 252**0.5)
     assert comparison.excess_return_1y is None
-    assert set(comparison.asset_correlations) == {"FUND"}
+    # Four shared returns: no co-movement figure, and the reason why.
+    assert comparison.beta is None and comparison.tracking_error is None
+    assert comparison.null_reasons["beta"] == "fewer than 20 daily returns shared with the benchmark"
+    assert (comparison.window_start, comparison.window_end, comparison.observations) == (DATES[0], DATES[-1], 4)
+    assert comparison.asset_correlations == {"FUND": None}
 
 
 @pytest.mark.django_db
-def test_holding_the_benchmark_itself(spy, make_portfolio):
+def test_co_movement_over_enough_shared_days(make_asset, make_portfolio):
+    spy = make_asset("SPY", path(200, [0.01, -0.02, 0.02, 0.01] * 8)[:len(LONG)], dates=LONG)
+    fund = make_asset("FUND", path(100, [0.02, -0.01, 0.03, -0.01] * 8)[:len(LONG)], dates=LONG)
+    portfolio = make_portfolio({fund: (3, 250), spy: (1, 200)})
+
+    recalculate_benchmark_comparisons()
+
+    comparison = BenchmarkComparison.objects.get(portfolio=portfolio)
+    assert comparison.observations == len(LONG) - 1 >= 20
+    assert comparison.beta is not None and comparison.correlation is not None
+    assert comparison.tracking_error > 0 and comparison.information_ratio is not None
+    no_history = "history does not reach back to the period's start"
+    assert comparison.alpha is None and comparison.null_reasons == {
+        "alpha": "less than a year of history", "benchmark_return_1y": no_history, "excess_return_1y": no_history}
+    assert set(comparison.asset_correlations) == {"FUND", "SPY"} and comparison.asset_correlations["SPY"] == 1.0
+
+
+@pytest.mark.django_db
+def test_holding_the_benchmark_itself(make_asset, make_portfolio):
+    spy = make_asset("SPY", path(200, [0.01, -0.02, 0.02, 0.01] * 8)[:len(LONG)], dates=LONG)
     portfolio = make_portfolio({spy: (1, 200)})
 
     recalculate_benchmark_comparisons(portfolio_ids=[portfolio.id])
@@ -44,6 +73,9 @@ def test_holding_the_benchmark_itself(spy, make_portfolio):
     comparison = BenchmarkComparison.objects.get(portfolio=portfolio)
     assert comparison.beta == pytest.approx(1.0)
     assert comparison.correlation == pytest.approx(1.0)
+    assert comparison.tracking_error == 0.0 and comparison.information_ratio is None
+    assert comparison.null_reasons["information_ratio"] == "tracking error is zero"
+    assert comparison.excess_return_ytd == 0.0
     assert comparison.asset_correlations == {"SPY": pytest.approx(1.0)}
 
 

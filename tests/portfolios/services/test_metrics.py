@@ -1,8 +1,9 @@
 """Recalculating and storing portfolio metrics."""
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from portfolios.models import PortfolioMetrics
 from portfolios.services.metrics import recalculate_portfolio_metrics
@@ -31,8 +32,13 @@ def test_metrics_stored_for_a_portfolio(two_assets, make_portfolio):
     assert metrics.return_1d == pytest.approx(2050 / 2000 - 1)
     assert metrics.weights == {"AAA": pytest.approx(1100 / 2050, abs=1e-6), "BBB": pytest.approx(950 / 2050, abs=1e-6)}
     assert metrics.return_1m is None and metrics.return_1y is None
-    assert metrics.volatility is None  # one daily return is not enough for a deviation
-    assert metrics.max_drawdown == 0.0
+    assert metrics.volatility is None and metrics.max_drawdown is None  # one daily return is too few
+    assert metrics.null_reasons["volatility"] == "fewer than 20 daily returns in the window"
+    assert metrics.null_reasons["return_1y"] == "history does not reach back to the period's start"
+    assert (metrics.window_start, metrics.window_end, metrics.observations) == (START, date(2025, 3, 4), 1)
+    assert metrics.period_starts == {"return_1d": "2025-03-03"}
+    assert (metrics.return_basis, metrics.periods_per_year, metrics.risk_free_rate) == ("total", 252, 0.04)
+    assert metrics.unpriced_holdings == []
 
 
 @pytest.mark.django_db
@@ -112,3 +118,50 @@ def test_portfolio_without_holdings_gets_zero_value(two_assets, make_portfolio):
 
     metrics = PortfolioMetrics.objects.get(portfolio=empty)
     assert metrics.market_value == Decimal("0.00") and metrics.return_1d is None and metrics.weights == {}
+
+
+@pytest.mark.django_db
+def test_unpriced_holdings_are_left_out_of_value_and_cost_and_listed(two_assets, make_asset, make_portfolio):
+    a, _ = two_assets
+    unpriced = make_asset("NEW")  # no bar, no quote yet
+    mixed = make_portfolio({a: (10, 900), unpriced: (3, 5000)}, name="Mixed")
+    only_unpriced = make_portfolio({unpriced: (1, 100)}, name="Only unpriced")
+
+    with time_machine.travel(datetime(2025, 3, 5, 12, tzinfo=UTC), tick=False):
+        recalculate_portfolio_metrics()
+
+    metrics = PortfolioMetrics.objects.get(portfolio=mixed)
+    assert (metrics.market_value, metrics.cost, metrics.unrealised_pnl) == (Decimal("1100.00"), Decimal("900.00"),
+                                                                            Decimal("200.00"))
+    assert metrics.unpriced_holdings == [{"symbol": "NEW", "since": "2025-03-05"}]
+    assert metrics.weights == {"AAA": 1.0} and metrics.return_1d == pytest.approx(0.1)
+    # Never a silent 100% loss: nothing priced is worth nothing and cost nothing, and says why.
+    alone = PortfolioMetrics.objects.get(portfolio=only_unpriced)
+    assert (alone.market_value, alone.cost, alone.unrealised_pnl) == (Decimal("0.00"),) * 3
+    assert alone.unpriced_holdings == [{"symbol": "NEW", "since": "2025-03-05"}]
+    assert alone.return_1d is None and alone.null_reasons["return_1d"] == "no priced holdings"
+    assert alone.window_start is None and alone.observations == 0 and alone.periods_per_year is None
+
+    with time_machine.travel(datetime(2025, 3, 7, 12, tzinfo=UTC), tick=False):
+        recalculate_portfolio_metrics()
+    assert PortfolioMetrics.objects.get(portfolio=mixed).unpriced_holdings == [{"symbol": "NEW", "since": "2025-03-05"}]
+
+
+@pytest.mark.django_db
+def test_a_portfolio_whose_prices_stopped_long_ago_is_measured_over_its_own_last_year(make_asset, make_portfolio):
+    days = [date(2021, 1, 4) + timedelta(days=i) for i in range(500)]
+    old = make_asset("OLD", [100 * (1.01 if i % 3 else 0.985) ** i for i in range(500)], dates=days)
+    new = make_asset("NEWER", [50 + i % 7 for i in range(30)], start=date(2025, 3, 3))
+    stale = make_portfolio({old: (1, 100)}, name="Delisted")
+    make_portfolio({new: (1, 50)}, name="Current")
+
+    recalculate_portfolio_metrics()  # with a portfolio whose history ends in 2025
+    together = PortfolioMetrics.objects.get(portfolio=stale)
+    recalculate_portfolio_metrics(portfolio_ids=[stale.id])  # alone
+    alone = PortfolioMetrics.objects.get(portfolio=stale)
+
+    assert together.as_of == days[-1] and together.window_end == days[-1]
+    assert together.return_1y is not None and together.volatility is not None
+    assert together.window_start == date(2021, 5, 18)  # twelve months before its own last day
+    for name in ("return_1y", "annualised_return", "volatility", "sharpe", "max_drawdown", "observations"):
+        assert getattr(together, name) == getattr(alone, name), name

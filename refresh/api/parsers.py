@@ -1,0 +1,28 @@
+"""The API's JSON parser: any body that is not JSON is a 400 malformed_json, never a 500."""
+import json
+
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's own lets deep nesting's RecursionError through (a 500) and echoes Python's error text."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = parsers.get_encoding(parser_context or {})
+        try:
+            text = stream.read().decode(encoding)
+        except UnicodeError:
+            raise ParseError(f"The body is not valid {encoding} text.") from None
+        try:
+            return json.loads(text, parse_constant=_refuse_constant)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"The body is not valid JSON (line {exc.lineno}, column {exc.colno}).") from None
+        except RecursionError:
+            raise ParseError("The JSON body is nested too deeply.") from None
+        except ValueError:  # NaN or Infinity; an integer of thousands of digits
+            raise ParseError("The body is not valid JSON.") from None
