@@ -28,5 +28,7 @@ cat <<EOF
 Serving on http://$HOST:$PORT  (admin: /admin/, API docs: /api/docs/, runs: /api/v1/manual/refresh/runs/)
 Logins: admin / admin-demo (admin role); alice, bob, carol / demo-pass (user role).
 One worker runs every refresh, emergencies first; DEBUG is off (DJANGO_DEBUG=true turns it on).
+For a worker kept free for emergencies, start this script with REFRESH_EMERGENCY_LANE=true and run
+Q_CLUSTER_NAME=emergency manage.py qcluster beside it, with the same variables (README: running in production).
 EOF
 $PY manage.py runserver "$HOST:$PORT" --noreload
