@@ -12,7 +12,6 @@ worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 # Above the longest request the API allows (a 20 s wait), below a proxy's usual 60 s.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-graceful_timeout = 30
 # Our own middleware writes one structured, redacted record per request; gunicorn's access log
 # stays off unless asked for (--access-logfile), and is redacted then too.
 accesslog = None

@@ -1,7 +1,7 @@
 """The trigger endpoint under load, against a bare DRF endpoint served by the same gunicorn.
 
-Concurrent clients (asyncio, one connection per request) post for a fixed time to the bare endpoint and to the trigger, taking turns. Each trigger
-request comes from a different user refreshing their own portfolio, so every one is a
+Concurrent clients (asyncio, one connection per request) post for a fixed time to the bare
+endpoint and to the trigger, taking turns. Each trigger request comes from a different user refreshing their own portfolio, so every one is a
 real new run (validated, permission-checked, rate-limited, recorded and queued) rather than
 a deduplicated or refused one. The server listens on 127.0.0.1 only and every phase is
 bounded in time.

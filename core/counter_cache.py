@@ -62,10 +62,6 @@ class CounterCache(BaseCache):
                           [self._key(key, version), self._now()], rows=True)
         return _number(found[0][0]) if found else default
 
-    def has_key(self, key, version=None) -> bool:
-        return bool(self._run(f'SELECT 1 FROM {{table}} WHERE "key" = %s AND {_LIVE}',
-                              [self._key(key, version), self._now()], rows=True))
-
     def incr(self, key, delta=1, version=None):
         """Add ``delta`` in the database itself; ValueError if the key is missing or expired."""
         key = self._key(key, version)

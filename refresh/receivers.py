@@ -2,9 +2,9 @@
 from django.dispatch import receiver
 from django_q.signals import post_execute
 
-from refresh.services.schedules import report_failed_task
+from refresh.services.schedules import scheduled_task_finished
 
 
-@receiver(post_execute, dispatch_uid="refresh.report_failed_scheduled_task")
-def scheduled_task_finished(sender, *, task: dict, **kwargs):
-    report_failed_task(task=task)
+@receiver(post_execute, dispatch_uid="refresh.scheduled_task_finished")
+def task_finished(sender, *, task: dict, **kwargs):
+    scheduled_task_finished(task=task)

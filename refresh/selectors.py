@@ -8,7 +8,10 @@ from django.http import Http404
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from refresh.models import ACTIVE_STATUSES, RefreshRun, RunStatus, WaitingPickup
+from refresh.errors import InvalidRefreshRequest
+from refresh.models import (
+    ACTIVE_STATUSES, RefreshKind, RefreshMode, RefreshRun, RunSource, RunStatus, WaitingPickup,
+)
 from refresh.services import access
 
 # The condition of the one_active_run_per_request index in literals. SQLite uses a partial
@@ -26,15 +29,29 @@ def active_runs_with_key(dedup_key: str) -> QuerySet[RefreshRun]:
     return RefreshRun.objects.filter(_IS_ACTIVE, dedup_key=dedup_key)
 
 
-def runs_visible_to(*, user) -> QuerySet[RefreshRun]:
+RUN_FILTERS = {"kind": RefreshKind, "status": RunStatus, "mode": RefreshMode, "source": RunSource}
+
+
+def runs_visible_to(*, user, filters=None) -> QuerySet[RefreshRun]:
     """Holders of view_all_runs (admin, support, system) see every run; anyone else their own.
 
-    A user's own runs are those they asked for or that targeted their portfolio.
+    A user's own runs are those they asked for or that targeted their portfolio. ``filters``
+    (the query string: kind, status, mode, source) narrows them; a value that is none of its
+    choices raises InvalidRefreshRequest (400 invalid_filter).
     """
-    runs = RefreshRun.objects.select_related("requested_by", "target_user")
+    runs = RefreshRun.objects.select_related("requested_by", "target_user").filter(**_run_filters(filters or {}))
     if access.may_view_all_runs(user):
         return runs
     return runs.filter(Q(requested_by=user) | Q(target_user=user))
+
+
+def _run_filters(query) -> dict:
+    filters = {name: query[name] for name in RUN_FILTERS if query.get(name)}
+    for name, value in filters.items():
+        if value not in RUN_FILTERS[name].values:
+            raise InvalidRefreshRequest(f"{name} must be one of: {', '.join(RUN_FILTERS[name].values)}.",
+                                        code="invalid_filter")
+    return filters
 
 
 def get_run_for_user(*, user, refresh_id: str) -> RefreshRun:

@@ -16,7 +16,6 @@ def reap_lost_runs():
 
 def scheduled_refresh(kind: str, mode: str, interval_minutes: int = 0, trading_hours_only: bool = False):
     """A routine refresh started by a django-q2 schedule."""
-    schedules.align_daily_schedules()
     run = schedules.trigger_scheduled_refresh(kind=kind, mode=mode, interval_minutes=interval_minutes,
                                               trading_hours_only=trading_hours_only)
     return f"{run.refresh_id} {run.status}" if run else "outside trading hours"

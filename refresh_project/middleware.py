@@ -6,6 +6,7 @@ import time
 import uuid
 
 from django.core.exceptions import BadRequest, SuspiciousOperation
+from django.urls import get_resolver
 
 from refresh_project.log_context import request_context
 
@@ -73,10 +74,9 @@ class RequestLogMiddleware:
         began = time.monotonic()
         try:
             if length is None:
-                from refresh.api.errors import bad_request  # late: the app registry is not ready at import
-
-                # Django would fail on it as the body is read (a 500); answer as handler400 does.
-                response = bad_request(request, BadRequest("Content-Length is not a number."))
+                # Django would fail on it as the body is read (a 500): answer with handler400 now.
+                response = get_resolver().resolve_error_handler(400)(
+                    request, BadRequest("Content-Length is not a number."))
             else:
                 response = self.get_response(request)
             # DRF authenticates in the view and sets request.user there, so ask afterwards.

@@ -8,6 +8,7 @@ from django.urls import path
 from rest_framework.authtoken.models import Token
 
 from refresh.models import RefreshRun
+from tests.api_errors import assert_json_error
 from refresh_project.urls import handler400, handler403, handler404, handler500  # noqa: F401  (this URLconf's)
 from refresh_project.urls import urlpatterns as project_urlpatterns
 
@@ -42,14 +43,6 @@ def user_client(django_user_model) -> Client:
                     headers={"Authorization": f"Token {Token.objects.create(user=user).key}"})
     client.own_portfolio = f"{BASE}/portfolio/{user.pk}"  # the one trigger a plain user may POST to
     return client
-
-
-def assert_json_error(response, http_status: int, code: str) -> dict:
-    assert (response.status_code, response["Content-Type"]) == (http_status, "application/json"), response.content
-    body = response.json()
-    assert body["status"] == "error"
-    assert body["error"]["code"] == code and body["error"]["message"]
-    return body
 
 
 @pytest.mark.parametrize("method", ["get", "post", "put", "delete"])

@@ -100,22 +100,19 @@ def bad_request(request, exception):
     return _json_error(*_refusal(exception))
 
 
-def permission_denied(request, exception):
-    """handler403."""
-    if not _is_api(request):
-        return defaults.permission_denied(request, exception)
-    return _json_error(HTTPStatus.FORBIDDEN, "forbidden", "You may not do this.")
+def _api_or_default(default_view, http_status: int, code: str, message: str):
+    """An error view: the JSON envelope under /api/, Django's own page elsewhere."""
+    def view(request, *args, **kwargs):
+        if not _is_api(request):
+            return default_view(request, *args, **kwargs)
+        return _json_error(http_status, code, message)
+    return view
 
 
-def page_not_found(request, exception):
-    """handler404: no view at this address (a view's own 404s come through DRF)."""
-    if not _is_api(request):
-        return defaults.page_not_found(request, exception)
-    return _json_error(HTTPStatus.NOT_FOUND, "not_found", "No such endpoint.")
-
-
-def server_error(request):
-    """handler500: a bug. Nothing about it reaches the client; the log has the traceback."""
-    if not _is_api(request):
-        return defaults.server_error(request)
-    return _json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "server_error", "Something went wrong on our side.")
+# handler403, handler404 (no view at this address; a view's own 404s come through DRF) and
+# handler500 (a bug: nothing about it reaches the client, the log has the traceback).
+permission_denied = _api_or_default(defaults.permission_denied, HTTPStatus.FORBIDDEN, "forbidden",
+                                    "You may not do this.")
+page_not_found = _api_or_default(defaults.page_not_found, HTTPStatus.NOT_FOUND, "not_found", "No such endpoint.")
+server_error = _api_or_default(defaults.server_error, HTTPStatus.INTERNAL_SERVER_ERROR, "server_error",
+                               "Something went wrong on our side.")

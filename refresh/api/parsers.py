@@ -3,10 +3,7 @@ import json
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
+from rest_framework.utils.json import strict_constant
 
 
 class JSONParser(parsers.JSONParser):
@@ -19,7 +16,7 @@ class JSONParser(parsers.JSONParser):
         except UnicodeError:
             raise ParseError(f"The body is not valid {encoding} text.") from None
         try:
-            return json.loads(text, parse_constant=_refuse_constant)
+            return json.loads(text, parse_constant=strict_constant if self.strict else None)
         except json.JSONDecodeError as exc:
             raise ParseError(f"The body is not valid JSON (line {exc.lineno}, column {exc.colno}).") from None
         except RecursionError:

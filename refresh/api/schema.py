@@ -48,7 +48,6 @@ def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorResponseSerializer, description=description)
 
 
-_NOT_AUTHENTICATED = _error("not_authenticated: no or a bad token or session.")
 _NOT_FOUND = _error("not_found: no such run or user, or a run that is not yours.")
 _NO_SUCH_PAGE = _error("not_found: no such page.")
 
@@ -62,7 +61,6 @@ trigger_schema = extend_schema_view(
             200: OpenApiResponse(RunStatusSerializer, description="The identical active run (deduplicated), "
                                                                   "or the finished run when `wait` sufficed."),
             400: _error("invalid_request, malformed_json, invalid_symbols or unknown_symbols; nothing changed."),
-            401: _NOT_AUTHENTICATED,
             403: _error("forbidden: your role may not start this refresh."),
             404: _error("not_found: no such user."),
             429: _error("rate_limited, cooldown or burst; see retry_after and the Retry-After header."),
@@ -71,7 +69,7 @@ trigger_schema = extend_schema_view(
     list=extend_schema(
         tags=["Start a refresh"],
         summary="Recent runs of this kind",
-        responses={200: RefreshRunListSerializer(many=True), 401: _NOT_AUTHENTICATED, 404: _NO_SUCH_PAGE},
+        responses={200: RefreshRunListSerializer(many=True), 404: _NO_SUCH_PAGE},
     ),
 )
 
@@ -86,13 +84,12 @@ run_schema = extend_schema_view(
             OpenApiParameter("source", OpenApiTypes.STR, enum=RunSource.values),
         ],
         responses={200: RefreshRunListSerializer(many=True),
-                   400: _error("invalid_filter: a filter's value is none of its choices."),
-                   401: _NOT_AUTHENTICATED, 404: _NO_SUCH_PAGE},
+                   400: _error("invalid_filter: a filter's value is none of its choices."), 404: _NO_SUCH_PAGE},
     ),
     retrieve=extend_schema(
         tags=["Runs"],
         summary="One run with its step timeline",
-        responses={200: RefreshRunSerializer, 401: _NOT_AUTHENTICATED, 404: _NOT_FOUND},
+        responses={200: RefreshRunSerializer, 404: _NOT_FOUND},
     ),
     cancel=extend_schema(
         tags=["Runs"],
@@ -100,7 +97,6 @@ run_schema = extend_schema_view(
         request=None,
         responses={
             200: OpenApiResponse(RunStatusSerializer, description="Cancelled, or asked to stop at its next batch."),
-            401: _NOT_AUTHENTICATED,
             403: _error("forbidden: only the requester or an admin may cancel."),
             404: _NOT_FOUND,
             409: _error("not_cancellable: the run has already finished."),

@@ -180,6 +180,8 @@ def fail_lost_runs() -> int:
 def fail_if_lost(run: RefreshRun) -> bool:
     """Fail the run if its worker is known lost (its lease lapsed unrenewed), freeing its scope."""
     now = timezone.now()
+    if run.status != RunStatus.IN_PROGRESS or run.lease_expires_at is None or run.lease_expires_at >= now:
+        return False  # as the run was read: no write for a healthy run an identical request joins
     with transaction.atomic():
         updated = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS,
                                             lease_expires_at__lt=now).update(

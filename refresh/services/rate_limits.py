@@ -122,7 +122,7 @@ def check_rate_limits(*, user, role: str, kind: str, target_user_id: int | None,
     burst = _Window.of(group=BURST_GROUP, rate=settings.REFRESH_BURST_RATE, requester=requester)
     hourly = _Window.of(group=HOURLY_GROUP, rate=settings.REFRESH_RATE_LIMITS.get(role), requester=requester)
     cooldown_key = f"refresh:cooldown:{requester}:{kind}:{target_user_id or '-'}"
-    cache = _cache()
+    cache = counter_cache()
     check = _check_in_redis if isinstance(cache, RedisCache) else _check_in_cache
     hourly_count = check(cache, burst=burst, cooldown_key=cooldown_key, hourly=hourly, role=role)
     if hourly is not None:
@@ -131,10 +131,11 @@ def check_rate_limits(*, user, role: str, kind: str, target_user_id: int | None,
 
 def counted_in_the_database() -> bool:
     """Whether the counters are database rows, written in (and undone with) the caller's transaction."""
-    return isinstance(_cache(), CounterCache)
+    return isinstance(counter_cache(), CounterCache)
 
 
-def _cache():
+def counter_cache():
+    """The store every process shares for per-requester counts (limits, waits)."""
     return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
 

@@ -18,7 +18,6 @@ from refresh.models import (
 )
 from refresh.selectors import active_runs_with_key
 from refresh.services import access, rate_limits
-from refresh.services.rate_limits import RateLimitExceeded
 from refresh.services.dispatch import enqueue_pickup_on_commit
 from refresh.services.execution import fail_if_lost
 from refresh.services.scopes import scope_for
@@ -93,7 +92,7 @@ class _IdenticalRunActive(Exception):
     """Raised inside the transaction to undo what it counted: the request joins that run instead."""
 
 
-def _record(run: RefreshRun, *, check_limits, enqueue: bool) -> RateLimitExceeded | None:
+def _record(run: RefreshRun, *, check_limits, enqueue: bool) -> rate_limits.RateLimitExceeded | None:
     """Count the request against its limits and insert its run, in one transaction.
 
     Returns a refusal, whose counted attempts are committed with no run. Raises IntegrityError
@@ -105,7 +104,7 @@ def _record(run: RefreshRun, *, check_limits, enqueue: bool) -> RateLimitExceede
             # its attempts without a run, and an accepted request commits its counts and run together.
             try:
                 check_limits()
-            except RateLimitExceeded as refusal:
+            except rate_limits.RateLimitExceeded as refusal:
                 if active_runs_with_key(run.dedup_key).exists():  # started since the first look
                     raise _IdenticalRunActive from refusal
                 return refusal

@@ -73,32 +73,36 @@ def next_local_time(at: str, *, after: datetime | None = None) -> datetime:
 
 def install_schedules() -> int:
     """Create or update every schedule by name, daily ones due at their next local time; returns how many."""
-    for entry in schedules():
+    entries = schedules()
+    for entry in entries:
         defaults = {"func": entry["func"], "kwargs": repr(entry["kwargs"]), "schedule_type": entry["schedule_type"],
                     "minutes": entry.get("minutes"), "repeats": -1}
         if "at" in entry:
             defaults["next_run"] = next_local_time(entry["at"])
         Schedule.objects.update_or_create(name=entry["name"], defaults=defaults)
-    return len(schedules())
+    return len(entries)
 
 
-def align_daily_schedules() -> None:
-    """Put each daily schedule's next run back on its local time (django-q2 adds 24 h in UTC)."""
-    for entry in schedules():
-        if "at" in entry:
-            Schedule.objects.filter(name=entry["name"], func=entry["func"]).update(next_run=next_local_time(entry["at"]))
-
-
-def report_failed_task(*, task: dict) -> None:
-    """A django-q2 task that a schedule started failed: an error log, an event, a notification.
+def scheduled_task_finished(*, task: dict) -> None:
+    """After a django-q2 task a schedule started: a daily schedule goes back on its local time
+    (django-q2 added 24 h in UTC), and a failure is reported.
 
     django-q2 groups a scheduled task under its schedule's name (a one-off schedule is gone by
     the time its task ends), and nothing else here queues grouped tasks; other failed tasks
     (a run's pickup, a notification) report through their runs and deliveries.
     """
     name = str(task.get("group") or "")
-    if task.get("success", True) or not name:
+    if not name:
         return
+    at = next((entry["at"] for entry in schedules() if entry["name"] == name and "at" in entry), None)
+    if at is not None:
+        Schedule.objects.filter(name=name).update(next_run=next_local_time(at))
+    if not task.get("success", True):
+        _report_failure(name=name, task=task)
+
+
+def _report_failure(*, name: str, task: dict) -> None:
+    """An error log, the schedule.failed event (and so its notifications)."""
     payload = {"schedule": name, "func": str(task.get("func", "")), "task_id": str(task.get("id", "")),
                "task_name": str(task.get("name", "")), "error": str(task.get("result", ""))[:1000],
                "failed_at": timezone.now().isoformat()}

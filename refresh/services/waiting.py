@@ -11,26 +11,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from django.conf import settings
-from django.core.cache import caches
 
 from refresh.models import RefreshRun
 from refresh.selectors import wait_for_run
+from refresh.services.rate_limits import counter_cache
 
 logger = logging.getLogger("refresh.waiting")
-_process_slots = threading.BoundedSemaphore(max(settings.REFRESH_MAX_WAITS_PER_PROCESS, 0) or 1)
+_process_slots = threading.BoundedSemaphore(max(settings.REFRESH_MAX_WAITS_PER_PROCESS, 1))
 
 
 @contextmanager
 def _requester_slot(requester_id: int) -> Iterator[bool]:
     """Whether this requester may wait now; the slot is given back on exit (or lapses with its key)."""
-    cache = caches[settings.RATELIMIT_USE_CACHE]
+    cache = counter_cache()
     key = f"refresh:waiting:{requester_id}"
-    cache.add(key, 0, timeout=settings.REFRESH_MAX_WAIT_SECONDS + 60)
-    try:
-        held = cache.incr(key)
-    except ValueError:  # the key lapsed between the two calls
-        cache.add(key, 1, timeout=settings.REFRESH_MAX_WAIT_SECONDS + 60)
-        held = 1
+    held = 1
+    if not cache.add(key, 1, timeout=settings.REFRESH_MAX_WAIT_SECONDS + 60):
+        try:
+            held = cache.incr(key)
+        except ValueError:  # the key lapsed between the two calls
+            cache.add(key, 1, timeout=settings.REFRESH_MAX_WAIT_SECONDS + 60)
     try:
         yield held <= settings.REFRESH_MAX_CONCURRENT_WAITS
     finally:

@@ -12,6 +12,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from refresh.models import RefreshRun
+from tests import api_errors
 
 BASE = "/api/v1/manual/refresh"
 DEEP_ARRAY = "[" * 100_000
@@ -39,12 +40,8 @@ def caller(request, superuser) -> Client:
 
 
 def assert_json_error(response, http_status: int, code: str) -> dict:
-    assert (response.status_code, response["Content-Type"]) == (http_status, "application/json"), response.content
-    body = response.json()
-    assert body["status"] == "error"
-    assert body["error"]["code"] == code
-    message = body["error"]["message"]
-    assert message and not re.search(r"'.*'|<class|Traceback|\\x", message), message
+    body = api_errors.assert_json_error(response, http_status, code)
+    api_errors.assert_plain_message(body)
     return body
 
 
