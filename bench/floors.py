@@ -122,8 +122,8 @@ def measure_compute_floor() -> dict:
     """Seconds for numpy alone to compute every figure of every portfolio from in-memory matrices."""
     asset_ids = selectors.held_asset_ids()
     benchmark_id = Asset.objects.get(symbol=settings.BENCHMARK_SYMBOL).pk
-    price_ids = asset_ids if benchmark_id in asset_ids else [*asset_ids, benchmark_id]
-    history = selectors.load_recent_price_history(asset_ids=price_ids, days=HISTORY_DAYS)
+    history = selectors.load_recent_price_history(asset_ids=selectors.figure_price_ids(asset_ids, benchmark_id),
+                                                  days=HISTORY_DAYS)
     dates, bench_row = history.dates, history.row(benchmark_id)
     bench, bench_traded = history.closes[bench_row], history.traded[bench_row]
     closes, traded = history.closes[:len(asset_ids)], history.traded[:len(asset_ids)]

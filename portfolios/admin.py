@@ -7,10 +7,8 @@ from .charts import value_chart
 from .models import (
     Allocation, BenchmarkComparison, Holding, Portfolio, PortfolioMetrics, RebalanceProposal, Signal, Strategy,
 )
+from .selectors import FIGURE_WINDOW
 from .services.rebalance import apply_rebalances
-
-WINDOW_FIELDS = ("return_basis", "window_start", "window_end", "observations", "periods_per_year", "risk_free_rate",
-                 "null_reasons")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -109,7 +107,7 @@ class PortfolioMetricsAdmin(ReadOnlyAdmin):
         ("Over the window", {"fields": ["cumulative_return", "annualised_return", "volatility", "downside_deviation",
                                         "sharpe", "sortino", "max_drawdown", "max_drawdown_peak",
                                         "max_drawdown_trough", "max_drawdown_recovery", "calmar"]}),
-        ("Window, conventions and null figures", {"fields": list(WINDOW_FIELDS)}),
+        ("Window, conventions and null figures", {"fields": list(FIGURE_WINDOW)}),
     ]
 
 
@@ -126,5 +124,5 @@ class BenchmarkComparisonAdmin(ReadOnlyAdmin):
                                        "benchmark_return_1y", "excess_return_1y", "excess_return_ytd"]}),
         ("Over the window's days the benchmark traded", {"fields": [
             "beta", "alpha", "correlation", "tracking_error", "information_ratio", "asset_correlations"]}),
-        ("Window, conventions and null figures", {"fields": list(WINDOW_FIELDS)}),
+        ("Window, conventions and null figures", {"fields": list(FIGURE_WINDOW)}),
     ]

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Count, F, FloatField, Max, OuterRef, Subquery, Window
 from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
@@ -323,6 +324,22 @@ def held_asset_ids(*, portfolio_ids: Sequence[int] | None = None) -> list[int]:
     for batch in batched(list(portfolio_ids), QUERY_BATCH):
         found.update(Holding.objects.filter(portfolio_id__in=batch).values_list("asset_id", flat=True).distinct())
     return sorted(found)
+
+
+def benchmark_asset_id() -> int | None:
+    """The benchmark's asset id (settings.BENCHMARK_SYMBOL); None without that asset or any bar of it."""
+    benchmark_id = Asset.objects.filter(symbol=settings.BENCHMARK_SYMBOL).values_list("id", flat=True).first()
+    if benchmark_id is None or not PriceBar.objects.filter(asset_id=benchmark_id).exists():
+        return None
+    return benchmark_id
+
+
+def figure_price_ids(asset_ids: Sequence[int], benchmark_id: int | None) -> list[int]:
+    """The assets whose prices the figures read: the held ones in order, then the benchmark unless
+    it is held or None. Metrics and comparisons read the same ids, so inside shared_price_reads()
+    the second read is the first one's."""
+    asset_ids = list(asset_ids)
+    return asset_ids if benchmark_id is None or benchmark_id in asset_ids else [*asset_ids, benchmark_id]
 
 
 def active_asset_ids() -> list[int]:

@@ -9,7 +9,7 @@ benchmark did not trade. Sample (ddof=1) statistics throughout; see docs/figures
 """
 import numpy as np
 
-from .moments import paired_moments, row_sum
+from .moments import masked_std, paired_moments
 from .nulls import (
     FLAT, FLAT_BENCHMARK, FLAT_PORTFOLIO, LESS_THAN_A_YEAR, MIN_RETURNS, NO_BENCHMARK_PRICE, NO_HISTORY, NO_VALUE,
     TOO_FEW_SHARED, ZERO_TRACKING_ERROR, FigureSet, null_where,
@@ -77,13 +77,10 @@ def co_movement(rp: np.ndarray, rb: np.ndarray, count: np.ndarray, per_year: np.
     = mean(rp - rb) * P / tracking error.
     """
     moments = paired_moments(rp, rb)
-    active = rp - rb
-    valid = ~np.isnan(active)
-    mean_active = row_sum(np.where(valid, active, 0.0)) / np.maximum(count, 1)
-    centred = np.where(valid, active - mean_active[:, None], 0.0)
+    active = rp - rb  # NaN exactly where the pair is not (count is the pairs per row)
+    mean_active, spread, _ = masked_std(active, ~np.isnan(active))
     target = risk_free_rate / per_year
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        spread = np.sqrt(row_sum(centred * centred) / (count - 1))
         beta = moments["cov"] / moments["var_y"]
         correlation = moments["cov"] / np.sqrt(moments["var_x"] * moments["var_y"])
         alpha = (1.0 + (moments["mean_x"] - target) - beta * (moments["mean_y"] - target)) ** per_year - 1.0

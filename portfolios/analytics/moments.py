@@ -23,6 +23,18 @@ def masked_mean(x: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarra
         return np.where(count > 0, total / count, np.nan), count
 
 
+def masked_std(x: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean (masked_mean), sample standard deviation (ddof=1) and count of each row's valid entries.
+
+    The deviation is not masked by count: NaN with one valid entry and -0.0 with none, so
+    callers null it by their minimum observations.
+    """
+    mean, count = masked_mean(x, valid)
+    centred = np.where(valid, x - mean[..., None], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return mean, np.sqrt(row_sum(centred * centred) / (count - 1)), count
+
+
 def paired_moments(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """Means, sample variances and covariance (ddof=1) of each row of x with y, over days both are known.
 

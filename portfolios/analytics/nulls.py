@@ -85,14 +85,6 @@ class FigureSet:
                 whole.reasons.setdefault(name, np.full(rows, "", dtype=object))[indexes] = why
         return whole
 
-    def replace_rows(self, rows: np.ndarray, other: "FigureSet") -> None:
-        """Overwrites the given rows (indexes into self) with every row of `other`, in order."""
-        for name, column in other.columns.items():
-            self.columns[name] = _widened(self.columns[name], column)
-            self.columns[name][rows] = column
-        for name, why in other.reasons.items():
-            self.reasons[name][rows] = why
-
 
 def _widened(column: np.ndarray, incoming: np.ndarray) -> np.ndarray:
     """column as a writable array that can also hold incoming's values."""

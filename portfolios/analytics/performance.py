@@ -8,7 +8,7 @@ windows, conventions and minimum observations are in docs/figures.md.
 """
 import numpy as np
 
-from .moments import masked_mean, row_sum
+from .moments import masked_std, row_sum
 from .nulls import (
     FLAT, LESS_THAN_A_YEAR, MIN_RETURNS, NO_DRAWDOWN, NO_HISTORY, NO_RETURNS, NO_VALUE, TOO_FEW_RETURNS, ZERO_DOWNSIDE,
     ZERO_VOLATILITY, FigureSet, null_where,
@@ -85,11 +85,9 @@ def risk(returns: np.ndarray, observed: np.ndarray, count: np.ndarray, per_year:
     downside deviation. A deviation below FLAT per day is zero, and no ratio is taken over it.
     """
     target = risk_free_rate / per_year
-    mean, _ = masked_mean(returns, observed)
-    centred = np.where(observed, returns - mean[:, None], 0.0)
+    mean, deviation, _ = masked_std(returns, observed)
     below = np.where(observed, np.minimum(returns - target[:, None], 0.0), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        deviation = np.sqrt(row_sum(centred * centred) / (count - 1))
         downside = np.sqrt(row_sum(below * below) / count)
         excess = mean - target
         sharpe = excess / deviation * np.sqrt(per_year)

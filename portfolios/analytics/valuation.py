@@ -61,12 +61,6 @@ def portfolio_values(quantities: np.ndarray, closes: np.ndarray) -> np.ndarray:
     return value_series(quantities, closes, np.zeros(np.shape(closes), bool))[0]
 
 
-def calendar_mask(quantities: np.ndarray, traded: np.ndarray) -> np.ndarray:
-    """(portfolios x days) bool: the days on which any asset a portfolio holds traded."""
-    traded = np.atleast_2d(traded)
-    return value_series(quantities, np.zeros(traded.shape), traded)[1]
-
-
 def current_weights(quantities: np.ndarray, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Position values q * price (0 where no price), each row's total value, and value / total."""
     values = np.atleast_2d(quantities) * np.nan_to_num(np.asarray(prices, dtype=np.float64), nan=0.0)

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from market_data.models import Asset, PriceBar
 from refresh_project.bulk_writes import write_rows
 
 from ..analytics.benchmark import FIGURES, asset_correlations, compare_to_benchmark
@@ -19,9 +18,10 @@ from ..conventions import return_basis, risk_free_rate
 from ..models import BenchmarkComparison
 from ..parallel import run_chunks
 from ..selectors import (
-    PriceHistory, asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_price_history,
+    PriceHistory, asset_symbols, benchmark_asset_id, existing_portfolio_ids, figure_price_ids, held_asset_ids,
+    load_holdings, load_recent_price_history,
 )
-from .storage import dates_or_none, finite_or_none
+from .storage import finite_or_none, window_columns
 from .valuation import figures_on_own_calendars
 
 
@@ -36,15 +36,14 @@ def recalculate_benchmark_comparisons(
     and on_progress work as for metrics.
     """
     symbol = settings.BENCHMARK_SYMBOL
-    benchmark_id = Asset.objects.filter(symbol=symbol).values_list("id", flat=True).first()
-    if benchmark_id is None or not PriceBar.objects.filter(asset_id=benchmark_id).exists():
+    benchmark_id = benchmark_asset_id()
+    if benchmark_id is None:
         return 0
     ids = existing_portfolio_ids(portfolio_ids=portfolio_ids)
     if not ids:
         return 0
     asset_ids = held_asset_ids(portfolio_ids=None if portfolio_ids is None else ids)
-    price_ids = asset_ids if benchmark_id in asset_ids else [*asset_ids, benchmark_id]
-    history = load_recent_price_history(asset_ids=price_ids, days=HISTORY_DAYS)
+    history = load_recent_price_history(asset_ids=figure_price_ids(asset_ids, benchmark_id), days=HISTORY_DAYS)
     bench = history.row(benchmark_id)
     correlations = asset_correlations(history.closes[:len(asset_ids)], history.traded[:len(asset_ids)],
                                       history.closes[bench], history.traded[bench], history.dates)
@@ -87,20 +86,13 @@ def _store_chunk(context: _Benchmark, chunk: Sequence[int]) -> int:
                                      risk_free_rate=context.risk_free_rate),
         also_read=[context.benchmark_id])
     columns = figures.columns
-    today = np.datetime64(timezone.localdate(context.calculated_at), "D")
-    has_window = ~np.isnat(columns["window_end"])
+    today = timezone.localdate(context.calculated_at)
     with transaction.atomic():
         return write_rows(BenchmarkComparison, unique_fields=["portfolio"], columns={
-            "portfolio": chunk, "as_of": dates_or_none(np.where(np.isnat(columns["as_of"]), today, columns["as_of"])),
+            "portfolio": chunk, **window_columns(figures, as_of=columns["as_of"], today=today),
             "asset_correlations": _held_correlations(quantities[:, :context.held], context.correlations,
                                                      context.symbols),
             **{name: finite_or_none(columns[name]) for name in FIGURES},
-            "window_start": dates_or_none(columns["window_start"]),
-            "window_end": dates_or_none(columns["window_end"]),
-            "observations": columns["observations"].astype(int).tolist(),
-            "periods_per_year": [int(p) if shown else None for p, shown in zip(columns["periods_per_year"],
-                                                                                 has_window)],
-            "null_reasons": figures.null_reasons(),
         }, constants={"benchmark_symbol": context.symbol, "return_basis": context.basis,
                       "risk_free_rate": context.risk_free_rate, "calculated_at": context.calculated_at})
 

@@ -18,9 +18,10 @@ from ..conventions import return_basis, risk_free_rate
 from ..models import PortfolioMetrics
 from ..parallel import run_chunks
 from ..selectors import (
-    PriceHistory, asset_symbols, existing_portfolio_ids, held_asset_ids, load_holdings, load_recent_price_history,
+    PriceHistory, asset_symbols, benchmark_asset_id, existing_portfolio_ids, figure_price_ids, held_asset_ids,
+    load_holdings, load_recent_price_history,
 )
-from .storage import dates_or_none, finite_or_none, rounded
+from .storage import dates_or_none, finite_or_none, rounded, window_columns
 from .valuation import figures_on_own_calendars
 
 DRAWDOWN_DATES = ("max_drawdown_peak", "max_drawdown_trough", "max_drawdown_recovery")
@@ -43,10 +44,14 @@ def recalculate_portfolio_metrics(
     if not ids:
         return 0
     asset_ids = held_asset_ids(portfolio_ids=None if portfolio_ids is None else ids)
-    history = load_recent_price_history(asset_ids=asset_ids, days=HISTORY_DAYS)
-    last_prices = history.closes[:, -1] if len(history.dates) else np.full(len(asset_ids), np.nan)
-    context = _Metrics(history=history, symbols=asset_symbols(asset_ids=asset_ids), last_prices=last_prices,
-                       risk_free_rate=risk_free_rate(), basis=return_basis(), calculated_at=timezone.now())
+    # The benchmark's prices too: the comparisons read the same history (shared_price_reads).
+    history = load_recent_price_history(asset_ids=figure_price_ids(asset_ids, benchmark_asset_id()),
+                                        days=HISTORY_DAYS)
+    held = len(asset_ids)
+    last_prices = history.closes[:held, -1] if len(history.dates) else np.full(held, np.nan)
+    context = _Metrics(history=history, held=held, symbols=asset_symbols(asset_ids=asset_ids),
+                       last_prices=last_prices, risk_free_rate=risk_free_rate(), basis=return_basis(),
+                       calculated_at=timezone.now())
     run_chunks(_store_chunk, context, ids, on_progress=on_progress)
     return len(ids)
 
@@ -56,6 +61,7 @@ class _Metrics:
     """What every chunk shares: the held assets' recent prices and the run's conventions."""
 
     history: PriceHistory
+    held: int  # the first `held` assets of the history are the held ones (then maybe the benchmark)
     symbols: list[str]
     last_prices: np.ndarray
     risk_free_rate: float
@@ -70,32 +76,27 @@ def _performance(history: PriceHistory, values: np.ndarray, calendar: np.ndarray
 
 def _store_chunk(context: _Metrics, chunk: Sequence[int]) -> int:
     """Values one chunk of portfolios and stores their metrics in one transaction."""
-    history = context.history
-    quantities, costs = load_holdings(portfolio_ids=chunk, asset_ids=history.asset_ids)
-    unpriced = (quantities != 0) & ~history.priced[None, :]
+    history, held = context.history, context.held
+    quantities, costs = load_holdings(portfolio_ids=chunk, asset_ids=history.asset_ids[:held])
+    unpriced = (quantities != 0) & ~history.priced[None, :held]
     quantities = np.where(unpriced, 0.0, quantities)
-    figures = figures_on_own_calendars(history, quantities,
+    every_asset = np.pad(quantities, ((0, 0), (0, len(history.asset_ids) - held)))  # none of the benchmark
+    figures = figures_on_own_calendars(history, every_asset,
                                        partial(_performance, risk_free_rate=context.risk_free_rate))
     _, market_values, weights = current_weights(quantities, context.last_prices)
     cost = np.where(unpriced, 0.0, costs).sum(axis=1)
     today = timezone.localdate(context.calculated_at)
     columns = figures.columns
-    has_value = ~np.isnat(columns["window_end"])
-    as_of = np.where(has_value, columns["window_end"], np.datetime64(today, "D"))  # nothing priced: today
     with transaction.atomic():
         return write_rows(PortfolioMetrics, unique_fields=["portfolio"], columns={
-            "portfolio": chunk, "as_of": dates_or_none(as_of),
+            "portfolio": chunk, **window_columns(figures, as_of=columns["window_end"], today=today),
             "market_value": rounded(market_values, 2), "cost": rounded(cost, 2),
             "unrealised_pnl": rounded(market_values - cost, 2),
             "unpriced_holdings": _unpriced_lists(chunk, unpriced, context.symbols, today),
             "weights": _weight_maps(weights, context.symbols),
             **{name: finite_or_none(columns[name]) for name in FIGURES},
-            **{name: dates_or_none(columns[name]) for name in (*DRAWDOWN_DATES, "window_start", "window_end")},
+            **{name: dates_or_none(columns[name]) for name in DRAWDOWN_DATES},
             "period_starts": _period_starts(columns),
-            "observations": columns["observations"].astype(int).tolist(),
-            "periods_per_year": [int(p) if value else None
-                                 for p, value in zip(columns["periods_per_year"], has_value)],
-            "null_reasons": figures.null_reasons(),
         }, constants={"return_basis": context.basis, "risk_free_rate": context.risk_free_rate,
                       "calculated_at": context.calculated_at})
 

@@ -4,7 +4,7 @@ A chunk's portfolios are grouped by calendar (the days they are observed on), an
 figures are calculated on its own days only: the engine would skip the others anyway
 (analytics.windows), this spares it the work. Figures come from one price history read for the
 whole run; a portfolio whose prices all stopped well before the run's last day (a delisted
-holding, say) is valued again over a history of its own, so that its window is the year before
+holding, say) is valued over a history of its own instead, so that its window is the year before
 its own last day, however long ago, whatever else the run holds.
 """
 from collections.abc import Callable, Sequence
@@ -86,18 +86,19 @@ def figures_on_own_calendars(history: PriceHistory, quantities: np.ndarray, figu
     Quantities of unpriced assets must be zero already. `also_read` names assets figures_of
     needs beside the held ones (the benchmark).
     """
-    figures = figures_by_calendar(history, quantities, figures_of)
-    ends = last_days(history, quantities)
     if not len(history.dates):
-        return figures
+        return figures_by_calendar(history, quantities, figures_of)
+    ends = last_days(history, quantities)
     stale = ~np.isnat(ends) & (ends < history.dates[-1] - STALE_AFTER)
     if not stale.any():
-        return figures
+        return figures_by_calendar(history, quantities, figures_of)
+    fresh = np.flatnonzero(~stale)
+    parts = [(fresh, figures_by_calendar(history, quantities[fresh], figures_of))] if len(fresh) else []
     columns = np.flatnonzero((quantities[stale] != 0).any(axis=0))
     held = [history.asset_ids[c] for c in columns]
     own = load_price_history(asset_ids=[*held, *(a for a in also_read if a not in held)],
                              start=ends[stale].min().item() - timedelta(days=HISTORY_DAYS))
     stale_quantities = np.zeros((int(stale.sum()), len(own.asset_ids)))
     stale_quantities[:, :len(columns)] = quantities[stale][:, columns]
-    figures.replace_rows(np.flatnonzero(stale), figures_by_calendar(own, stale_quantities, figures_of))
-    return figures
+    parts.append((np.flatnonzero(stale), figures_by_calendar(own, stale_quantities, figures_of)))
+    return FigureSet.stacked(parts, quantities.shape[0])
