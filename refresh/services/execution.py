@@ -84,8 +84,10 @@ def _finish(tracker: RunTracker, status: str) -> bool:
     run.lease_expires_at = None
     fields = ["status", "finished_at", "duration_ms", "progress", "current_step", "items_updated", "errors",
               "failed_symbols", "estimated_completion", "lease_expires_at"]
-    saved = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
-        **{field: getattr(run, field) for field in fields})
+    with transaction.atomic():  # whoever sees the run finished sees its scope free
+        saved = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
+            **{field: getattr(run, field) for field in fields})
+        release_lease(run=run)
     forget_duration_estimate(kind=run.kind, mode=run.mode)  # the next estimate includes this run
     return bool(saved)
 
@@ -131,7 +133,7 @@ def _execute_claimed_run(run: RefreshRun, *, claimed_at: float | None, listener)
             finished = _finish(tracker, status)
         finally:
             tracker.close()
-            release_lease(run=run)
+            release_lease(run=run)  # again, in case recording the outcome failed
     if not finished:
         logger.warning("refresh run %s was already ended elsewhere (lease lost); result discarded",
                        run.refresh_id)
