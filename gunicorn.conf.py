@@ -4,6 +4,7 @@ Threaded workers: a request that waits for its run (``"wait": 20``) holds one th
 whole process, so the others keep answering. Bind with ``-b`` or ``PORT``, size with ``-w`` or
 ``WEB_CONCURRENCY``; anything here can be overridden on the command line.
 """
+
 import os
 
 from gunicorn.glogging import Logger
@@ -22,7 +23,8 @@ class RedactingLogger(Logger):
     query, headers and environ variables the format may name)."""
 
     def atoms(self, resp, req, environ, request_time):
-        from refresh_project.log_redaction import redact  # after Django is set up
+        # Imported here: --chdir and --pythonpath, which put the project on sys.path, apply after this file is read.
+        from core.log_redaction import redact  # noqa: PLC0415 - see above
 
         return redact(super().atoms(resp, req, environ, request_time))
 

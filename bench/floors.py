@@ -7,17 +7,20 @@
 - The naive baseline: a sample of the same rows saved one by one through the ORM
   (``update_or_create``, one transaction each), extrapolated to all rows.
 """
+
 import sqlite3
 import time
+from typing import Any
 
 import numpy as np
 import psycopg
 from django.conf import settings
 from django.db import connection, models
+from django.db.models import QuerySet
 from psycopg.types.json import Jsonb
 
+from core.bulk_writes import column_name, concrete_field
 from market_data.models import Asset, PriceBar, Quote
-from portfolios import selectors
 from portfolios.analytics.allocation import rebalance_trades, tilt_weights
 from portfolios.analytics.benchmark import asset_correlations, compare_to_benchmark
 from portfolios.analytics.performance import performance
@@ -25,22 +28,36 @@ from portfolios.analytics.signals import MIN_BARS, trend_momentum
 from portfolios.analytics.valuation import current_weights, value_series
 from portfolios.analytics.windows import HISTORY_DAYS
 from portfolios.models import Allocation, BenchmarkComparison, PortfolioMetrics, RebalanceProposal, Signal
+from portfolios.selectors.assets import active_asset_ids, asset_symbols
+from portfolios.selectors.holdings import existing_portfolio_ids, held_asset_ids, load_holdings
+from portfolios.selectors.prices import (
+    figure_price_ids,
+    load_latest_prices,
+    load_recent_closes,
+    load_recent_price_history,
+)
+from portfolios.selectors.strategies import signal_strengths, strategies_for
 
 # Every table a full refresh writes, with the fields its upsert matches on (None: inserts only).
-WRITTEN = [
-    (Quote, ["asset"]), (PriceBar, ["asset", "date"]), (Signal, ["asset"]), (Allocation, ["strategy", "asset"]),
-    (RebalanceProposal, None), (PortfolioMetrics, ["portfolio"]), (BenchmarkComparison, ["portfolio"]),
+WRITTEN: list[tuple[type[models.Model], list[str] | None]] = [
+    (Quote, ["asset"]),
+    (PriceBar, ["asset", "date"]),
+    (Signal, ["asset"]),
+    (Allocation, ["strategy", "asset"]),
+    (RebalanceProposal, None),
+    (PortfolioMetrics, ["portfolio"]),
+    (BenchmarkComparison, ["portfolio"]),
 ]
 
 
-def _fields(model) -> list[models.Field]:
+def _fields(model: type[models.Model]) -> list["models.Field[Any, Any]"]:
     """The concrete fields a write sets: all but an auto-created id."""
     return [f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))]
 
 
-def _written_rows(model):
+def _written_rows(model: type[models.Model]) -> QuerySet[Any]:
     """The model's rows the refresh wrote: all of them, except proposals (only the run's own)."""
-    rows = model.objects.order_by()
+    rows = model._default_manager.order_by()
     return rows.filter(status="proposed") if model is RebalanceProposal else rows
 
 
@@ -50,9 +67,15 @@ class _Driver:
     def __init__(self):
         db = connection.settings_dict
         self.vendor = connection.vendor
+        self.conn: psycopg.Connection[Any] | sqlite3.Connection
         if self.vendor == "postgresql":
-            self.conn = psycopg.connect(dbname=db["NAME"], user=db["USER"] or None, password=db["PASSWORD"] or None,
-                                        host=db["HOST"] or None, port=db["PORT"] or None)
+            self.conn = psycopg.connect(
+                dbname=db["NAME"],
+                user=db["USER"] or None,
+                password=db["PASSWORD"] or None,
+                host=db["HOST"] or None,
+                port=db["PORT"] or None,
+            )
         else:
             self.conn = sqlite3.connect(db["NAME"], isolation_level=None)
             self.conn.execute("PRAGMA synchronous=NORMAL")  # as the service runs it
@@ -71,19 +94,20 @@ class _Driver:
         self.conn.close()
 
 
-def _upsert_sql(driver: _Driver, model, conflict: list[str] | None) -> str:
+def _upsert_sql(driver: _Driver, model: type[models.Model], conflict: list[str] | None) -> str:
     fields = _fields(model)
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({driver.placeholder(len(fields))})"
+    names = [column_name(f) for f in fields]
+    columns = ", ".join(quote(name) for name in names)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({driver.placeholder(len(fields))})"  # noqa: S608 - names come from Model._meta, values are parameters
     if conflict is None:
         return sql
-    keys = [model._meta.get_field(name).column for name in conflict]
-    updates = ", ".join(f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields if f.column not in keys)
+    keys = [column_name(concrete_field(model, name)) for name in conflict]
+    updates = ", ".join(f"{quote(name)} = EXCLUDED.{quote(name)}" for name in names if name not in keys)
     return f"{sql} ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {updates}"
 
 
-def _driver_rows(driver: _Driver, model) -> list[tuple]:
+def _driver_rows(driver: _Driver, model: type[models.Model]) -> list[tuple[Any, ...]]:
     """The rows as the driver returns them (JSON wrapped again for psycopg to send back)."""
     fields = _fields(model)
     sql, params = _written_rows(model).values_list(*[f.attname for f in fields]).query.sql_with_params()
@@ -96,42 +120,48 @@ def _driver_rows(driver: _Driver, model) -> list[tuple]:
     return rows
 
 
-def measure_write_floor() -> dict:
+def measure_write_floor() -> dict[str, Any]:
     """Seconds to write each table's rows with one executemany and commit, through the bare driver."""
     driver = _Driver()
-    tables = {}
+    tables: dict[str, dict[str, float]] = {}
     try:
         for model, conflict in WRITTEN:
             rows = _driver_rows(driver, model)
             sql = _upsert_sql(driver, model, conflict)
-            last_id = model.objects.order_by("-pk").values_list("pk", flat=True).first() if conflict is None else None
+            last_id = (
+                model._default_manager.order_by("-pk").values_list("pk", flat=True).first()
+                if conflict is None
+                else None
+            )
             began = time.perf_counter()
             driver.begin()
             driver.conn.cursor().executemany(sql, rows)
             driver.commit()
             tables[model._meta.db_table] = {"rows": len(rows), "seconds": time.perf_counter() - began}
             if conflict is None:  # undo the duplicate inserts, untimed
-                model.objects.filter(pk__gt=last_id or 0).delete()
+                model._default_manager.filter(pk__gt=last_id or 0).delete()
     finally:
         driver.close()
-    return {"tables": tables, "rows": sum(t["rows"] for t in tables.values()),
-            "seconds": sum(t["seconds"] for t in tables.values())}
+    return {
+        "tables": tables,
+        "rows": sum(t["rows"] for t in tables.values()),
+        "seconds": sum(t["seconds"] for t in tables.values()),
+    }
 
 
-def measure_compute_floor() -> dict:
+def measure_compute_floor() -> dict[str, Any]:
     """Seconds for numpy alone to compute every figure of every portfolio from in-memory matrices."""
-    asset_ids = selectors.held_asset_ids()
+    asset_ids = held_asset_ids()
     benchmark_id = Asset.objects.get(symbol=settings.BENCHMARK_SYMBOL).pk
-    history = selectors.load_recent_price_history(asset_ids=selectors.figure_price_ids(asset_ids, benchmark_id),
-                                                  days=HISTORY_DAYS)
+    history = load_recent_price_history(asset_ids=figure_price_ids(asset_ids, benchmark_id), days=HISTORY_DAYS)
     dates, bench_row = history.dates, history.row(benchmark_id)
     bench, bench_traded = history.closes[bench_row], history.traded[bench_row]
-    closes, traded = history.closes[:len(asset_ids)], history.traded[:len(asset_ids)]
-    portfolio_ids = selectors.existing_portfolio_ids()
-    quantities, _ = selectors.load_holdings(portfolio_ids=portfolio_ids, asset_ids=asset_ids)
-    _, recent = selectors.load_recent_closes(asset_ids=selectors.active_asset_ids(), count=MIN_BARS)
-    column = dict(zip(selectors.asset_symbols(asset_ids=asset_ids), range(len(asset_ids))))
-    strategies = selectors.strategies_for(portfolio_ids=portfolio_ids)
+    closes, traded = history.closes[: len(asset_ids)], history.traded[: len(asset_ids)]
+    portfolio_ids = existing_portfolio_ids()
+    quantities, _ = load_holdings(portfolio_ids=portfolio_ids, asset_ids=asset_ids)
+    _, recent = load_recent_closes(asset_ids=active_asset_ids(), count=MIN_BARS)
+    column = dict(zip(asset_symbols(asset_ids=asset_ids), range(len(asset_ids)), strict=True))
+    strategies = strategies_for(portfolio_ids=portfolio_ids)
     row = {pid: i for i, pid in enumerate(portfolio_ids)}
     targets, tilts, thresholds = np.zeros_like(quantities), np.zeros(len(portfolio_ids)), np.zeros(len(portfolio_ids))
     for _, pid, weights, tilt, threshold in strategies:
@@ -139,8 +169,8 @@ def measure_compute_floor() -> dict:
         for symbol, weight in weights.items():
             if symbol in column:
                 targets[row[pid], column[symbol]] = weight
-    strengths = selectors.signal_strengths(asset_ids=asset_ids)
-    prices = selectors.load_latest_prices(asset_ids=asset_ids)
+    strengths = signal_strengths(asset_ids=asset_ids)
+    prices = load_latest_prices(asset_ids=asset_ids)
 
     rate = settings.REFRESH_RISK_FREE_RATE
     began = time.perf_counter()
@@ -154,32 +184,40 @@ def measure_compute_floor() -> dict:
     return {"seconds": time.perf_counter() - began, "portfolios": len(portfolio_ids), "assets": len(asset_ids)}
 
 
-def _save_one_by_one(model, conflict: list[str] | None, rows: list[dict]) -> None:
+def _save_one_by_one(model: type[models.Model], conflict: list[str] | None, rows: list[dict[str, Any]]) -> None:
     for values in rows:
         if conflict is None:
             model(**values).save()
         else:
-            keys = {model._meta.get_field(name).attname for name in conflict}
-            model.objects.update_or_create(**{k: values[k] for k in keys},
-                                           defaults={k: v for k, v in values.items() if k not in keys})
+            keys = {concrete_field(model, name).attname for name in conflict}
+            model._default_manager.update_or_create(
+                **{k: values[k] for k in keys}, defaults={k: v for k, v in values.items() if k not in keys}
+            )
 
 
-def measure_naive_baseline(*, sample: int, bar_sample: int) -> dict:
+def measure_naive_baseline(*, sample: int, bar_sample: int) -> dict[str, Any]:
     """Row-by-row ORM saves of a sample of each table's rows, extrapolated to every row."""
-    tables = {}
+    tables: dict[str, dict[str, float]] = {}
     for model, conflict in WRITTEN:
         attnames = [f.attname for f in _fields(model)]
         total = _written_rows(model).count()
-        rows = list(_written_rows(model).values(*attnames)[:bar_sample if model is PriceBar else sample])
+        rows = list(_written_rows(model).values(*attnames)[: bar_sample if model is PriceBar else sample])
         if not rows:
             continue
-        last_id = model.objects.order_by("-pk").values_list("pk", flat=True).first()
+        last_id = model._default_manager.order_by("-pk").values_list("pk", flat=True).first()
         began = time.perf_counter()
         _save_one_by_one(model, conflict, rows)
         seconds = time.perf_counter() - began
         if conflict is None:
-            model.objects.filter(pk__gt=last_id or 0).delete()
-        tables[model._meta.db_table] = {"rows_sampled": len(rows), "seconds": seconds, "rows": total,
-                                        "estimated_seconds": seconds / len(rows) * total}
-    return {"tables": tables, "estimated_seconds": sum(t["estimated_seconds"] for t in tables.values()),
-            "rows_sampled": sum(t["rows_sampled"] for t in tables.values())}
+            model._default_manager.filter(pk__gt=last_id or 0).delete()
+        tables[model._meta.db_table] = {
+            "rows_sampled": len(rows),
+            "seconds": seconds,
+            "rows": total,
+            "estimated_seconds": seconds / len(rows) * total,
+        }
+    return {
+        "tables": tables,
+        "estimated_seconds": sum(t["estimated_seconds"] for t in tables.values()),
+        "rows_sampled": sum(t["rows_sampled"] for t in tables.values()),
+    }

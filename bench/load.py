@@ -1,11 +1,12 @@
 """The trigger endpoint under load, against a bare DRF endpoint served by the same gunicorn.
 
 Concurrent clients (asyncio, one connection per request) post for a fixed time to the bare
-endpoint and to the trigger, taking turns. Each trigger request comes from a different user refreshing their own portfolio, so every one is a
-real new run (validated, permission-checked, rate-limited, recorded and queued) rather than
-a deduplicated or refused one. The server listens on 127.0.0.1 only and every phase is
-bounded in time.
+endpoint and to the trigger, taking turns. Each trigger request comes from a different user
+refreshing their own portfolio, so every one is a real new run (validated, permission-checked,
+rate-limited, recorded and queued) rather than a deduplicated or refused one. The server
+listens on 127.0.0.1 only and every phase is bounded in time.
 """
+
 import asyncio
 import cProfile
 import gc
@@ -26,7 +27,6 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from rest_framework.authtoken.models import Token
-
 
 from bench.processes import ROOT, stop
 from bench.urls import BARE_PATH
@@ -57,8 +57,9 @@ def _new_user_tokens(count: int) -> list[tuple[int, str]]:
     names = [f"load-{tag}-{i}" for i in range(count)]
     model.objects.bulk_create([model(username=name, password=make_password(None)) for name in names], batch_size=5000)
     users = model.objects.filter(username__startswith=f"load-{tag}-")
-    Token.objects.bulk_create([Token(user_id=pk, key=Token.generate_key()) for pk in users.values_list("pk", flat=True)],
-                              batch_size=5000)
+    Token.objects.bulk_create(
+        [Token(user_id=pk, key=Token.generate_key()) for pk in users.values_list("pk", flat=True)], batch_size=5000
+    )
     return list(Token.objects.filter(user__in=users).order_by("user_id").values_list("user_id", "key"))
 
 
@@ -72,31 +73,52 @@ def _free_port() -> int:
 def gunicorn(*, workers: int, log_path: Path):
     """gunicorn serving the bench settings on a free local port; yields the port, always stops it."""
     port = _free_port()
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "refresh_project.wsgi", "--bind", f"{HOST}:{port}", "--workers",
-         str(workers), "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, cwd=ROOT,  # gunicorn reads the production gunicorn.conf.py there
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while asyncio.run(_probe(port)) is None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start; see {log_path}")
-            time.sleep(0.2)
-        yield port
-    finally:
-        stop(process)
-        log.close()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "refresh_project.wsgi",
+                "--bind",
+                f"{HOST}:{port}",
+                "--workers",
+                str(workers),
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "5",
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,  # gunicorn reads the production gunicorn.conf.py there
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while asyncio.run(_probe(port)) is None:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start; see {log_path}")
+                time.sleep(0.2)
+            yield port
+        finally:
+            stop(process)
 
 
 async def _request(port: int, path: str, token: str | None, body: bytes) -> int:
     reader, writer = await asyncio.open_connection(HOST, port)
     try:
         auth = f"Authorization: Token {token}\r\n" if token else ""
-        writer.write((f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n{auth}"
-                      f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body)
+        writer.write(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n{auth}"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            + body
+        )
         await writer.drain()
         response = await reader.read()
     finally:
@@ -146,9 +168,18 @@ def _cpu_seconds(port: int) -> dict[str, float]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # the process ended meanwhile
             continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        who = ("load generator" if int(entry.name) == me else "gunicorn" if f"{HOST}:{port}" in command
-               else "database" if name.startswith("postgres") else "redis" if name.startswith("redis") else None)
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        who = (
+            "load generator"
+            if int(entry.name) == me
+            else "gunicorn"
+            if f"{HOST}:{port}" in command
+            else "database"
+            if name.startswith("postgres")
+            else "redis"
+            if name.startswith("redis")
+            else None
+        )
         if who:
             used[who] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
     return used
@@ -167,17 +198,25 @@ def _stats(phases: list[list[tuple[int, float]]]) -> dict:
     results = [result for phase in phases for result in phase[:-1]]
     elapsed = sum(phase[-1][1] for phase in phases)
     latencies = np.array([latency for _, latency in results]) * 1000
-    statuses = {}
+    statuses: dict[str, int] = {}
     for status, _ in results:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
     percentile = (lambda q: float(np.percentile(latencies, q))) if len(latencies) else (lambda q: None)
-    return {"requests": len(results), "seconds": elapsed, "throughput": len(results) / elapsed if elapsed else 0,
-            "p50_ms": percentile(50), "p95_ms": percentile(95), "p99_ms": percentile(99),
-            "max_ms": float(latencies.max()) if len(latencies) else None, "statuses": statuses}
+    return {
+        "requests": len(results),
+        "seconds": elapsed,
+        "throughput": len(results) / elapsed if elapsed else 0,
+        "p50_ms": percentile(50),
+        "p95_ms": percentile(95),
+        "p99_ms": percentile(99),
+        "max_ms": float(latencies.max()) if len(latencies) else None,
+        "statuses": statuses,
+    }
 
 
-def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers: int, log_path: Path,
-                         rounds: int = 2, repeats: int = 1) -> dict:
+def measure_trigger_load(
+    *, clients: int, seconds: float, warmup: float, workers: int, log_path: Path, rounds: int = 2, repeats: int = 1
+) -> dict:
     """p50/p99 latency and throughput of the bare endpoint and of the trigger on one server.
 
     The endpoints take turns (`rounds` phases each, `seconds` in all per endpoint), so a burst
@@ -211,19 +250,39 @@ def measure_trigger_load(*, clients: int, seconds: float, warmup: float, workers
         rate = (len(warm) - 1) / max(warm[-1][1], 1e-3)
         fresh += _new_user_tokens(int(2 * rate * seconds * repeats) - (len(fresh) - asked))
         for _ in range(repeats):
-            phases = {name: [] for name in requests}
-            cpu = {name: [] for name in requests}
+            phases: dict[str, list[list[tuple[int, float]]]] = {name: [] for name in requests}
+            cpu: dict[str, list[dict[str, float]]] = {name: [] for name in requests}
             for _ in range(rounds):
                 for name, source in requests.items():
-                    results, spent = _cpu_per_request(port, lambda source=source: asyncio.run(
-                        _load(port, source, clients=clients, seconds=seconds / rounds)))
+                    results, spent = _cpu_per_request(
+                        port,
+                        lambda source=source: asyncio.run(
+                            _load(port, source, clients=clients, seconds=seconds / rounds)
+                        ),
+                    )
                     phases[name].append(results)
                     cpu[name].append(spent)
-            runs.append({name: {**_stats(found), "cpu_ms_per_request": {
-                who: sum(spent[who] for spent in cpu[name]) / len(cpu[name]) for who in cpu[name][0]}}
-                for name, found in phases.items()})
-    return {"clients": clients, "seconds": seconds, "rounds": rounds, "repeats": repeats, "workers": workers,
-            "users": len(fresh), "p99_ratios": [_p99_ratio(run) for run in runs], **median_run(runs)}
+            runs.append(
+                {
+                    name: {
+                        **_stats(found),
+                        "cpu_ms_per_request": {
+                            who: sum(spent[who] for spent in cpu[name]) / len(cpu[name]) for who in cpu[name][0]
+                        },
+                    }
+                    for name, found in phases.items()
+                }
+            )
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "rounds": rounds,
+        "repeats": repeats,
+        "workers": workers,
+        "users": len(fresh),
+        "p99_ratios": [_p99_ratio(run) for run in runs],
+        **median_run(runs),
+    }
 
 
 def _p99_ratio(run: dict) -> float:
@@ -246,14 +305,15 @@ def request_costs(*, samples: int) -> dict:
     from django.test import Client
 
     users = _new_user_tokens(2 * samples + 2)
-    # Cooldowns: one use each. The first request warms up (and may queue the lane's shared
-    # pickup); the statements counted are those of the next, as most requests run them.
-    warm, once, timed, profiled = users[:1], users[1:2], users[2:samples + 2], users[samples + 2:]
+    # Cooldowns: one use each. The first request warms up; the statements counted are those of
+    # the next, as most requests run them.
+    warm, once, timed, profiled = users[:1], users[1:2], users[2 : samples + 2], users[samples + 2 :]
     paths = {"bare": lambda user_id: BARE_PATH, "trigger": lambda user_id: TRIGGER_PATH.format(user_id=user_id)}
 
     def post(name, user_id, key):
         return Client(HTTP_AUTHORIZATION=f"Token {key}").post(
-            paths[name](user_id), data={"mode": "incremental"}, content_type="application/json")
+            paths[name](user_id), data={"mode": "incremental"}, content_type="application/json"
+        )
 
     # This process has run full refreshes; like a web process (refresh_project/wsgi.py), keep what
     # it holds out of the collector's passes, so requests pay for their own garbage only.
@@ -261,9 +321,9 @@ def request_costs(*, samples: int) -> dict:
     gc.freeze()
     costs = {}
     for name in paths:
-        statements = []
+        statements: list[str] = []
 
-        def record(execute, sql, params, many, context, seen=statements):
+        def record(execute, sql, params, many, context, *, seen=statements):
             seen.append(sql)
             return execute(sql, params, many, context)
 
@@ -274,14 +334,21 @@ def request_costs(*, samples: int) -> dict:
         began = time.process_time()
         for user_id, key in timed:
             post(name, user_id, key)
-        costs[name] = {"statements": len(statements), "writes": len(written), "written_tables": written,
-                       "status": status, "cpu_ms": (time.process_time() - began) / max(len(timed), 1) * 1000}
+        costs[name] = {
+            "statements": len(statements),
+            "writes": len(written),
+            "written_tables": written,
+            "status": status,
+            "cpu_ms": (time.process_time() - began) / max(len(timed), 1) * 1000,
+        }
     profiler = cProfile.Profile()
     for user_id, key in profiled:
         profiler.runcall(post, "trigger", user_id, key)
-    ours = [(ct, f"{Path(file).relative_to(ROOT)}:{func}") for (file, _, func), (_, _, _, ct, _)
-            in pstats.Stats(profiler).stats.items()
-            if file.startswith(str(ROOT)) and "/.venv/" not in file and "/bench/" not in file]
+    ours = [
+        (ct, f"{Path(file).relative_to(ROOT)}:{func}")
+        for (file, _, func), (_, _, _, ct, _) in pstats.Stats(profiler).stats.items()  # type: ignore[attr-defined]  # typeshed omits Stats.stats, pstats' own table
+        if file.startswith(str(ROOT)) and "/.venv/" not in file and "/bench/" not in file
+    ]
     per_request = 1000 / max(len(profiled), 1)
     costs["trigger"]["profile_ms"] = {where: ct * per_request for ct, where in sorted(ours)[-8:][::-1]}
     return costs

@@ -5,6 +5,7 @@ provider call) and MARKET_DATA_CONCURRENCY (batches in flight at once) set in th
 environment; prints JSON. With real network latency the provider's wait dominates a prices
 refresh, which is what fetching batches concurrently saves.
 """
+
 import json
 
 import django
@@ -18,8 +19,11 @@ def main():
 
     timed_run("prices", "smart")  # warm-up: the first plan's one-off costs (the exchange calendar) are not timed
     result = timed_run("prices", "incremental")
-    print(json.dumps({**result, "latency_s": settings.MOCK_PROVIDER_LATENCY,
-                      "concurrency": settings.MARKET_DATA_CONCURRENCY}))
+    print(
+        json.dumps(
+            {**result, "latency_s": settings.MOCK_PROVIDER_LATENCY, "concurrency": settings.MARKET_DATA_CONCURRENCY}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -4,17 +4,15 @@ Run as ``python -m bench.queue_latency --runs N`` with Q_BROKER (and REDIS_URL) 
 environment: the process requests small prices refreshes one after another while a real
 qcluster (started here, with the same environment) picks them up, and prints JSON.
 """
+
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import django
 
-from bench.processes import ROOT, stop
+from bench.processes import start_qcluster, stop
 
 
 def _wait(run, *, started: bool, timeout: float):
@@ -22,7 +20,7 @@ def _wait(run, *, started: bool, timeout: float):
     deadline = time.monotonic() + timeout
     while True:
         run.refresh_from_db()
-        if (run.started_at if started else run.is_finished):
+        if run.started_at if started else run.is_finished:
             return run
         if time.monotonic() > deadline:
             raise TimeoutError(f"run {run.refresh_id} still {run.status} after {timeout}s")
@@ -47,23 +45,28 @@ def main():
     RefreshRun.objects.filter(status__in=ACTIVE_STATUSES).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
     get_broker().purge_queue()
     symbols = active_symbols()
-    log = open(args.log, "w")
-    worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=os.environ, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    worker = start_qcluster(args.log)
     latencies = []
     try:
         for i in range(args.runs + 1):  # the first one only waits for the cluster to be up
-            run, _ = request_refresh(kind="prices", requested_by=None, source=RunSource.COMMAND,
-                                     symbols=[symbols[i % len(symbols)]])
+            run, _ = request_refresh(
+                kind="prices", requested_by=None, source=RunSource.COMMAND, symbols=[symbols[i % len(symbols)]]
+            )
             run = _wait(run, started=True, timeout=120 if i == 0 else 30)
             if i:
                 latencies.append((run.started_at - run.created_at).total_seconds())
             _wait(run, started=False, timeout=60)
     finally:
         stop(worker)
-        log.close()
-    print(json.dumps({"broker": "redis" if "redis" in settings.Q_CLUSTER else "orm", "runs": len(latencies),
-                      "latencies_s": latencies}))
+    print(
+        json.dumps(
+            {
+                "broker": "redis" if "redis" in settings.Q_CLUSTER else "orm",
+                "runs": len(latencies),
+                "latencies_s": latencies,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Settings of every benchmark process: the service's own, kept apart from a dev server's data."""
+
 from refresh_project.settings import *  # noqa: F403
 from refresh_project.settings import CACHES, Q_CLUSTER, REDIS_URL
 

@@ -3,17 +3,20 @@
 Run by ``python -m bench`` as ``python -m bench.suite --json PATH ...`` with the database,
 cache, broker and mock provider already chosen in the environment.
 """
+
 import argparse
 import json
 import math
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import django
 
-from bench.processes import run_json
+from bench.processes import descendants, peak_rss_mb, run_json, start_qcluster, stop
 
 
 def timed_run(kind: str, mode: str) -> dict:
@@ -25,10 +28,38 @@ def timed_run(kind: str, mode: str) -> dict:
     began = time.perf_counter()
     run = execute_run_in_process(run=run)
     steps = {step.name: step for step in run.steps.all()}
-    return {"kind": kind, "mode": mode, "seconds": time.perf_counter() - began, "status": run.status,
-            "provider_calls": run.provider_calls, "items_updated": run.items_updated,
-            "quotes_changed": steps["Updating database"].counts.get("quotes_changed"),
-            "steps": {name: step.duration_ms for name, step in steps.items()}}
+    return {
+        "kind": kind,
+        "mode": mode,
+        "seconds": time.perf_counter() - began,
+        "status": run.status,
+        "provider_calls": run.provider_calls,
+        "items_updated": run.items_updated,
+        "quotes_changed": steps["Updating database"].counts.get("quotes_changed"),
+        "steps": {name: step.duration_ms for name, step in steps.items()},
+    }
+
+
+def full_refresh(*, years: int, chunk_workers: int, logs: Path) -> dict:
+    """bench.full_refresh in a fresh process, with a qcluster of `chunk_workers` workers beside it
+    taking its portfolio chunk tasks (none: the run's process calculates every chunk)."""
+    env = {"REFRESH_HISTORY_YEARS": str(years), "REFRESH_CHUNK_TASKS": str(chunk_workers)}
+    if not chunk_workers:
+        return run_json("bench.full_refresh", env=env, timeout=3600)
+    from django.db import connection
+    from django_q.tasks import async_task, result
+
+    log = logs / f"qcluster-{connection.vendor}-chunks.log"
+    cluster = start_qcluster(log, env={"Q_WORKERS": str(chunk_workers)})
+    try:
+        # Started and warmed up before the refresh, which should not share the CPU with its start.
+        if result(async_task("math.floor", 1.5), wait=120_000) != 1:
+            raise RuntimeError(f"the qcluster taking chunk tasks did not start; see {log}")
+        measured = run_json("bench.full_refresh", env=env, timeout=3600)
+        measured["chunk_workers_peak_rss_mb"] = max(map(peak_rss_mb, descendants(cluster.pid)), default=0.0)
+    finally:
+        stop(cluster)
+    return measured
 
 
 def _wait_for_new_quotes() -> None:
@@ -40,7 +71,7 @@ def _wait_for_new_quotes() -> None:
         time.sleep(0.5)
 
 
-def main():
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--logs", type=Path, required=True)
@@ -60,27 +91,15 @@ def main():
     parser.add_argument("--provider-concurrency", type=int, default=4)
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--wait-for-new-prices", action="store_true")
-    args = parser.parse_args()
-    django.setup()
-    from django.conf import settings
+    return parser.parse_args()
+
+
+def _prepare_database(results: dict[str, Any]) -> None:
+    """Migrate, empty the caches an earlier run filled, and note the database's version."""
     from django.core.cache import caches
     from django.core.management import call_command
     from django.db import connection
 
-    from bench.floors import measure_compute_floor, measure_naive_baseline, measure_write_floor
-    from bench.load import measure_trigger_load, request_costs
-    from market_data.models import Asset, PriceBar
-    from refresh.services.demo import seed_demo
-
-    results = {"database": connection.vendor, "load_average": {}, "started_after_s": {}}
-    began_suite = time.perf_counter()
-
-    def section(name):
-        """Note the machine's load and the time as each section starts."""
-        results["load_average"][name] = os.getloadavg()[0]
-        results["started_after_s"][name] = round(time.perf_counter() - began_suite, 2)
-
-    section("migrate")
     call_command("migrate", verbosity=0)
     for alias in ("default", "data", "ratelimit"):  # rate-limit counters and cached reads of an earlier run
         cache = caches[alias]
@@ -88,28 +107,45 @@ def main():
     with connection.cursor() as cursor:
         cursor.execute("select sqlite_version()" if connection.vendor == "sqlite" else "show server_version")
         results["database_version"] = cursor.fetchone()[0]
-    section("seed")
+
+
+def _seed(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    from django.conf import settings
+
+    from market_data.models import Asset
+    from refresh.services.demo import seed_demo
+
     began = time.perf_counter()
     seeded = seed_demo(users=args.users, assets=args.assets, years=args.years)
-    results["seed"] = {"seconds": time.perf_counter() - began, "users": seeded["users"],
-                       "assets": seeded["assets"], "bars": seeded["bars"]}
+    results["seed"] = {
+        "seconds": time.perf_counter() - began,
+        "users": seeded["users"],
+        "assets": seeded["assets"],
+        "bars": seeded["bars"],
+    }
     symbols = Asset.objects.filter(is_active=True).count()
     results["symbols"] = symbols
     results["expected_incremental_calls"] = math.ceil(symbols / settings.TWELVEDATA_BATCH_SIZE)
 
+
+def _measure_refreshes(args: argparse.Namespace, results: dict[str, Any], section: Callable[[str], None]) -> None:
+    """Full refreshes (hot, short history, run alone, cold), the floors and the naive baseline, then
+    incremental and smart runs."""
+    from django.conf import settings
+
+    from bench.floors import measure_compute_floor, measure_naive_baseline, measure_write_floor
+    from market_data.models import PriceBar
+
+    # As deployed by default (two workers: one runs the refresh, the other takes its chunk tasks),
+    # and once with the run's process alone, to show what spreading portfolio chunks pays.
+    results["chunk_workers"] = {"default": settings.REFRESH_CHUNK_TASKS, "other": 0}
+    chunk_workers = results["chunk_workers"]["default"]
     section("full refresh")
-    results["full_refresh"] = run_json("bench.full_refresh", env={"REFRESH_HISTORY_YEARS": str(args.years)},
-                                       timeout=3600)
+    results["full_refresh"] = full_refresh(years=args.years, chunk_workers=chunk_workers, logs=args.logs)
     section("full refresh, short history")  # same data, same state: only the history window differs
-    results["full_refresh_short"] = run_json(
-        "bench.full_refresh", env={"REFRESH_HISTORY_YEARS": str(args.short_years)}, timeout=3600)
-    # Worker processes for portfolio chunks: the same refresh with the other setting, to show what they pay.
-    other = 1 if settings.REFRESH_PROCESSES > 1 else 2
-    section(f"full refresh, {other} process(es)")
-    results["processes"] = {"default": settings.REFRESH_PROCESSES, "other": other}
-    results["full_refresh_other_processes"] = run_json(
-        "bench.full_refresh", env={"REFRESH_HISTORY_YEARS": str(args.years), "REFRESH_PROCESSES": str(other)},
-        timeout=3600)
+    results["full_refresh_short"] = full_refresh(years=args.short_years, chunk_workers=chunk_workers, logs=args.logs)
+    section("full refresh, run alone")
+    results["full_refresh_other_chunk_workers"] = full_refresh(years=args.years, chunk_workers=0, logs=args.logs)
     section("floors")
     results["write_floor"] = measure_write_floor()
     results["compute_floor"] = measure_compute_floor()
@@ -117,8 +153,7 @@ def main():
     results["naive"] = measure_naive_baseline(sample=args.naive_sample, bar_sample=args.naive_bar_sample)
     section("full refresh, cold")
     PriceBar.objects.all().delete()
-    results["full_refresh_cold"] = run_json("bench.full_refresh", env={"REFRESH_HISTORY_YEARS": str(args.years)},
-                                            timeout=3600)
+    results["full_refresh_cold"] = full_refresh(years=args.years, chunk_workers=chunk_workers, logs=args.logs)
 
     timed_run("prices", "smart")  # warm-up: a worker pays its first plan's one-off costs once, not per run
     section("incremental")
@@ -129,17 +164,34 @@ def main():
     section("smart")
     results["smart"] = timed_run("all", "smart")
 
+
+def _measure_serving(args: argparse.Namespace, results: dict[str, Any], section: Callable[[str], None]) -> None:
+    """A slow provider at two concurrencies, the trigger endpoint under load, and the queue's latency."""
+    from django.conf import settings
+    from django.db import connection
+
+    from bench.load import measure_trigger_load, request_costs
+
     section("provider concurrency")  # a slow provider: batches one at a time, then several at once
     results["provider_concurrency"] = {
-        str(concurrency): run_json("bench.provider_concurrency", timeout=600, env={
-            "MOCK_PROVIDER_LATENCY": str(args.provider_latency), "MARKET_DATA_CONCURRENCY": str(concurrency)})
-        for concurrency in (1, args.provider_concurrency)}
+        str(concurrency): run_json(
+            "bench.provider_concurrency",
+            timeout=600,
+            env={"MOCK_PROVIDER_LATENCY": str(args.provider_latency), "MARKET_DATA_CONCURRENCY": str(concurrency)},
+        )
+        for concurrency in (1, args.provider_concurrency)
+    }
 
     section("trigger load")
     results["request_costs"] = request_costs(samples=min(50, max(1, args.users // 20)))
     results["trigger"] = measure_trigger_load(
-        clients=args.clients, seconds=args.load_seconds, warmup=args.warmup_seconds, repeats=args.load_repeats,
-        workers=args.gunicorn_workers, log_path=args.logs / f"gunicorn-{connection.vendor}.log")
+        clients=args.clients,
+        seconds=args.load_seconds,
+        warmup=args.warmup_seconds,
+        repeats=args.load_repeats,
+        workers=args.gunicorn_workers,
+        log_path=args.logs / f"gunicorn-{connection.vendor}.log",
+    )
 
     section("queue latency")
     results["poll_seconds"] = settings.Q_CLUSTER.get("poll")
@@ -149,8 +201,36 @@ def main():
     results["queue"] = {}
     for broker, env in brokers.items():
         log = args.logs / f"qcluster-{connection.vendor}-{broker}.log"
-        results["queue"][broker] = run_json("bench.queue_latency", "--runs", str(args.queue_runs), "--log", str(log),
-                                            env=env, timeout=600 + 60 * args.queue_runs)
+        results["queue"][broker] = run_json(
+            "bench.queue_latency",
+            "--runs",
+            str(args.queue_runs),
+            "--log",
+            str(log),
+            env=env,
+            timeout=600 + 60 * args.queue_runs,
+        )
+
+
+def main() -> None:
+    args = _arguments()
+    django.setup()
+    from django.db import connection
+
+    results: dict[str, Any] = {"database": connection.vendor, "load_average": {}, "started_after_s": {}}
+    began_suite = time.perf_counter()
+
+    def section(name: str) -> None:
+        """Note the machine's load and the time as each section starts."""
+        results["load_average"][name] = os.getloadavg()[0]
+        results["started_after_s"][name] = round(time.perf_counter() - began_suite, 2)
+
+    section("migrate")
+    _prepare_database(results)
+    section("seed")
+    _seed(args, results)
+    _measure_refreshes(args, results, section)
+    _measure_serving(args, results, section)
     section("done")
     args.json.write_text(json.dumps(results, indent=1, default=str))
 

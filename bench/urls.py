@@ -1,4 +1,5 @@
 """The service's routes plus a bare DRF endpoint, the yardstick the trigger endpoint is held to."""
+
 from django.urls import path
 from rest_framework.response import Response
 from rest_framework.views import APIView

@@ -1,4 +1,5 @@
 """App config for the infrastructure every app shares."""
+
 from django.apps import AppConfig
 
 

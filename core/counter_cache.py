@@ -20,6 +20,7 @@ django-ratelimit's windows do. Expired rows are deleted at most once per CULL_IN
 index; the delete runs after the caller's transaction commits and skips rows another
 transaction holds, so it never waits. The table belongs to one cache alias: ``clear`` empties it.
 """
+
 import math
 import time
 from datetime import UTC, datetime
@@ -28,13 +29,14 @@ from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.db import connections, router, transaction
 
-from core.models import SharedCounter
+from core.models import COUNTER_KEY_MAX_LENGTH, SharedCounter
 
-MAX_KEY_LENGTH = SharedCounter._meta.get_field("key").max_length
 _EXACT_INTEGERS = 2**53  # a float holds every whole number up to this
 _LIVE = "(expires_at IS NULL OR expires_at > %s)"
-_UPSERT = ('INSERT INTO {table} ("key", value, expires_at) VALUES (%s, %s, %s) ON CONFLICT ("key") '
-           "DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at")
+_UPSERT = (
+    'INSERT INTO {table} ("key", value, expires_at) VALUES (%s, %s, %s) ON CONFLICT ("key") '
+    "DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+)
 
 
 class CounterCache(BaseCache):
@@ -48,8 +50,11 @@ class CounterCache(BaseCache):
         self._next_cull = 0.0
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None) -> bool:
-        added = self._run(_UPSERT + " WHERE {table}.expires_at <= %s RETURNING 1",
-                          [self._key(key, version), _stored(value), self._expiry(timeout), self._now()], rows=True)
+        added = self._run(
+            _UPSERT + " WHERE {table}.expires_at <= %s RETURNING 1",
+            [self._key(key, version), _stored(value), self._expiry(timeout), self._now()],
+            rows=True,
+        )
         self._cull_soon()
         return bool(added)
 
@@ -58,27 +63,41 @@ class CounterCache(BaseCache):
         self._cull_soon()
 
     def get(self, key, default=None, version=None):
-        found = self._run(f'SELECT value FROM {{table}} WHERE "key" = %s AND {_LIVE}',
-                          [self._key(key, version), self._now()], rows=True)
+        found = self._run(
+            f'SELECT value FROM {{table}} WHERE "key" = %s AND {_LIVE}',  # noqa: S608 - {table} is filled from _meta in _run, values are parameters
+            [self._key(key, version), self._now()],
+            rows=True,
+        )
         return _number(found[0][0]) if found else default
 
     def incr(self, key, delta=1, version=None):
         """Add ``delta`` in the database itself; ValueError if the key is missing or expired."""
         key = self._key(key, version)
-        changed = self._run(f'UPDATE {{table}} SET value = value + %s WHERE "key" = %s AND {_LIVE} RETURNING value',
-                            [_stored(delta), key, self._now()], rows=True)
+        changed = self._run(
+            f'UPDATE {{table}} SET value = value + %s WHERE "key" = %s AND {_LIVE} RETURNING value',  # noqa: S608 - as in get
+            [_stored(delta), key, self._now()],
+            rows=True,
+        )
         if not changed:
             raise ValueError(f"Key '{key}' not found")
         return _number(changed[0][0])
 
     def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None) -> bool:
-        return self._run(f'UPDATE {{table}} SET expires_at = %s WHERE "key" = %s AND {_LIVE}',
-                         [self._expiry(timeout), self._key(key, version), self._now()]) > 0
+        return (
+            self._run(
+                f'UPDATE {{table}} SET expires_at = %s WHERE "key" = %s AND {_LIVE}',  # noqa: S608 - as in get
+                [self._expiry(timeout), self._key(key, version), self._now()],
+            )
+            > 0
+        )
 
     def delete(self, key, version=None) -> bool:
         """Delete the row, expired or not; whether a live entry was deleted."""
-        deleted = self._run(f'DELETE FROM {{table}} WHERE "key" = %s RETURNING {_LIVE}',
-                            [self._key(key, version), self._now()], rows=True)
+        deleted = self._run(
+            f'DELETE FROM {{table}} WHERE "key" = %s RETURNING {_LIVE}',  # noqa: S608 - as in get
+            [self._key(key, version), self._now()],
+            rows=True,
+        )
         return bool(deleted and deleted[0][0])
 
     def clear(self) -> None:
@@ -87,8 +106,11 @@ class CounterCache(BaseCache):
     def cull(self) -> int:
         """Delete up to CULL_BATCH expired rows, skipping rows another transaction has locked; how many."""
         skip_locked = " FOR UPDATE SKIP LOCKED" if self._connection().features.has_select_for_update_skip_locked else ""
-        return self._run('DELETE FROM {table} WHERE "key" IN (SELECT "key" FROM {table} '
-                         f"WHERE expires_at <= %s LIMIT %s{skip_locked})", [self._now(), self.cull_batch])
+        return self._run(
+            'DELETE FROM {table} WHERE "key" IN (SELECT "key" FROM {table} '  # noqa: S608 - only a fixed locking clause is formatted in
+            f"WHERE expires_at <= %s LIMIT %s{skip_locked})",
+            [self._now(), self.cull_batch],
+        )
 
     def _cull_soon(self) -> None:
         """Cull after this write's transaction commits, if this instance has not culled for CULL_INTERVAL."""
@@ -99,8 +121,8 @@ class CounterCache(BaseCache):
 
     def _key(self, key, version) -> str:
         key = self.make_and_validate_key(key, version=version)
-        if len(key) > MAX_KEY_LENGTH:
-            raise ValueError(f"Cache key longer than {MAX_KEY_LENGTH} characters: {key[:40]}…")
+        if len(key) > COUNTER_KEY_MAX_LENGTH:
+            raise ValueError(f"Cache key longer than {COUNTER_KEY_MAX_LENGTH} characters: {key[:40]}…")
         return key
 
     def _now(self):
@@ -129,7 +151,7 @@ class CounterCache(BaseCache):
 def _stored(value) -> float:
     if not isinstance(value, int | float):
         raise TypeError(f"CounterCache holds numbers, not {type(value).__name__}")
-    if isinstance(value, int) and abs(value) > _EXACT_INTEGERS or not math.isfinite(value):
+    if (isinstance(value, int) and abs(value) > _EXACT_INTEGERS) or not math.isfinite(value):
         raise ValueError(f"CounterCache cannot hold {value!r} exactly")
     return float(value)
 

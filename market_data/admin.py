@@ -1,4 +1,5 @@
 """Admin for assets, their daily bars and latest quotes, price anomalies and provider use."""
+
 from django.contrib import admin
 
 from .models import Asset, PriceAnomaly, PriceBar, ProviderUsage, Quote
@@ -55,8 +56,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class PriceAnomalyAdmin(ReadOnlyAdmin):
     """Suspicious prices the provider sent, for review; quarantined ones were not applied."""
 
-    list_display = ["detected_at", "symbol", "kind", "observed_on", "value", "reference", "quarantined",
-                    "refresh_id"]
+    list_display = ["detected_at", "symbol", "kind", "observed_on", "value", "reference", "quarantined", "refresh_id"]
     list_filter = ["kind", "quarantined", "source"]
     search_fields = ["symbol", "refresh_id", "message"]
     date_hierarchy = "detected_at"

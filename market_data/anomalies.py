@@ -9,6 +9,7 @@ flagged once. With MARKET_DATA_QUARANTINE_ANOMALIES (the default) such a quote o
 is left out of what gets stored; otherwise it is only reported. A price with a missing
 field is never stored.
 """
+
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,9 +43,12 @@ class Anomaly:
     def as_dict(self) -> dict:
         """JSON-ready, for the run's record and events."""
         return {
-            "symbol": self.symbol, "kind": self.kind, "message": self.message,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "message": self.message,
             "date": self.observed_on.isoformat() if self.observed_on else None,
-            "value": _text(self.value), "reference": _text(self.reference),
+            "value": _text(self.value),
+            "reference": _text(self.reference),
             "quarantined": self.quarantined,
         }
 
@@ -64,8 +68,9 @@ def _too_large(move: float | None) -> bool:
     return move is not None and abs(move) > settings.MARKET_DATA_MAX_DAILY_MOVE
 
 
-def _quote_problem(quote: QuoteData, now: datetime, reference: Decimal | None,
-                   stored: tuple[Decimal, datetime] | None) -> tuple[str, str] | None:
+def _quote_problem(
+    quote: QuoteData, now: datetime, reference: Decimal | None, stored: tuple[Decimal, datetime] | None
+) -> tuple[str, str] | None:
     """(kind, message) of the first thing wrong with a quote, or None."""
     if quote.price is None or quote.as_of is None:
         missing = "price" if quote.price is None else "timestamp"
@@ -98,8 +103,7 @@ def _quote_references(quotes: Sequence[QuoteData]) -> dict[str, Decimal]:
     return references
 
 
-def screen_quotes(*, quotes: Sequence[QuoteData], now: datetime | None = None
-                  ) -> tuple[list[QuoteData], list[Anomaly]]:
+def screen_quotes(*, quotes: Sequence[QuoteData], now: datetime | None = None) -> tuple[list[QuoteData], list[Anomaly]]:
     """Quotes fit to store, and the anomalies found among them."""
     now = now or timezone.now()
     quarantine = settings.MARKET_DATA_QUARANTINE_ANOMALIES
@@ -115,9 +119,17 @@ def screen_quotes(*, quotes: Sequence[QuoteData], now: datetime | None = None
             continue
         kind, message = problem
         held_back = quarantine or kind == AnomalyKind.MISSING_FIELD
-        anomalies.append(Anomaly(
-            symbol=quote.symbol, kind=kind, message=message, value=quote.price, reference=reference,
-            observed_on=quote.as_of.date() if quote.as_of else None, quarantined=held_back))
+        anomalies.append(
+            Anomaly(
+                symbol=quote.symbol,
+                kind=kind,
+                message=message,
+                value=quote.price,
+                reference=reference,
+                observed_on=quote.as_of.date() if quote.as_of else None,
+                quarantined=held_back,
+            )
+        )
         if not held_back:
             accepted.append(quote)
     return accepted, anomalies
@@ -137,22 +149,34 @@ def _history_problems(history: History, reference: float | None) -> tuple[np.nda
     with np.errstate(divide="ignore", invalid="ignore"):
         moves = usable / previous - 1
     large = np.isfinite(moves) & (np.abs(moves) > settings.MARKET_DATA_MAX_DAILY_MOVE)
-    problems = []
-    for index in np.flatnonzero(missing | non_positive | large):
+    problems: list[tuple[int, str, str]] = []
+    for index in np.flatnonzero(missing | non_positive | large).tolist():
         if missing[index]:
             problems.append((index, AnomalyKind.MISSING_FIELD, "The bar lacks a price."))
         elif non_positive[index]:
             problems.append((index, AnomalyKind.NON_POSITIVE, "A price of the bar is not above zero."))
         else:
-            problems.append((index, AnomalyKind.LARGE_MOVE,
-                             f"Close moved {moves[index]:+.1%} from the previous close {previous[index]:.6g}."))
+            problems.append(
+                (
+                    index,
+                    AnomalyKind.LARGE_MOVE,
+                    f"Close moved {moves[index]:+.1%} from the previous close {previous[index]:.6g}.",
+                )
+            )
     return missing | non_positive | large, problems
 
 
 def _without(history: History, drop: np.ndarray) -> History:
     keep = ~drop
-    return History(history.symbol, history.dates[keep], history.open[keep], history.high[keep],
-                   history.low[keep], history.close[keep], history.volume[keep])
+    return History(
+        history.symbol,
+        history.dates[keep],
+        history.open[keep],
+        history.high[keep],
+        history.low[keep],
+        history.close[keep],
+        history.volume[keep],
+    )
 
 
 def screen_histories(*, histories: Sequence[History]) -> tuple[list[History], list[Anomaly]]:
@@ -175,9 +199,16 @@ def screen_histories(*, histories: Sequence[History]) -> tuple[list[History], li
         for index, kind, message in problems:
             held_back = quarantine or kind == AnomalyKind.MISSING_FIELD
             value = history.close[index]
-            anomalies.append(Anomaly(
-                symbol=history.symbol, kind=kind, message=message, observed_on=history.dates[index].astype(date),
-                value=Decimal(f"{value:.6f}") if np.isfinite(value) else None, quarantined=held_back))
+            anomalies.append(
+                Anomaly(
+                    symbol=history.symbol,
+                    kind=kind,
+                    message=message,
+                    observed_on=history.dates[index].astype(date),
+                    value=Decimal(f"{value:.6f}") if np.isfinite(value) else None,
+                    quarantined=held_back,
+                )
+            )
             if not held_back:
                 drop[index] = False
         accepted.append(_without(history, drop) if drop.any() else history)
@@ -187,8 +218,20 @@ def screen_histories(*, histories: Sequence[History]) -> tuple[list[History], li
 def record_anomalies(*, anomalies: Iterable[Anomaly], refresh_id: str = "", source: str) -> int:
     """Keep the anomalies for review; returns how many were recorded."""
     now = timezone.now()
-    rows = [PriceAnomaly(symbol=a.symbol, kind=a.kind, message=a.message[:300], observed_on=a.observed_on,
-                         value=a.value, reference=a.reference, quarantined=a.quarantined,
-                         refresh_id=refresh_id, source=source, detected_at=now) for a in anomalies]
+    rows = [
+        PriceAnomaly(
+            symbol=a.symbol,
+            kind=a.kind,
+            message=a.message[:300],
+            observed_on=a.observed_on,
+            value=a.value,
+            reference=a.reference,
+            quarantined=a.quarantined,
+            refresh_id=refresh_id,
+            source=source,
+            detected_at=now,
+        )
+        for a in anomalies
+    ]
     PriceAnomaly.objects.bulk_create(rows, batch_size=1000)
     return len(rows)

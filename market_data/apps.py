@@ -1,4 +1,5 @@
 """App config for market data: assets, daily bars, latest quotes and providers."""
+
 from django.apps import AppConfig
 
 

@@ -1,4 +1,5 @@
 """Splitting symbol lists into provider-sized batches."""
+
 from collections.abc import Sequence
 
 
@@ -11,11 +12,12 @@ def split_batches(symbols: Sequence[str], size: int) -> list[list[str]]:
     if size < 1:
         raise ValueError(f"batch size must be at least 1, got {size}")
     unique = list(dict.fromkeys(symbols))
-    return [unique[i:i + size] for i in range(0, len(unique), size)]
+    return [unique[i : i + size] for i in range(0, len(unique), size)]
 
 
-def split_batches_to_credits(symbols: Sequence[str], *, batch_size: int, credits: int
-                             ) -> tuple[list[list[str]], list[str]]:
+def split_batches_to_credits(
+    symbols: Sequence[str], *, batch_size: int, credits: int
+) -> tuple[list[list[str]], list[str]]:
     """As many batches as `credits` pay for (one credit a symbol), and the symbols left over.
 
     No batch exceeds `batch_size`, all batches together cost at most `credits`, and batches

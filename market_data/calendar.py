@@ -4,6 +4,7 @@ Backed by exchange_calendars (holidays, early closes, the exchange's time zone) 
 exchange MARKET_DATA_CALENDAR names, XNYS by default. Outside the calendar's range the
 answers fall back to weekdays, so a far past or future date never raises.
 """
+
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
@@ -16,7 +17,7 @@ CALENDAR_START = "2000-01-03"
 @lru_cache(maxsize=4)
 def _calendar(name: str, end_year: int):
     # Imported on first use: pandas is heavy, and only workers need the calendar.
-    import exchange_calendars
+    import exchange_calendars  # noqa: PLC0415 - see above
 
     return exchange_calendars.get_calendar(name, start=CALENDAR_START, end=f"{end_year}-12-31")
 
@@ -27,7 +28,7 @@ def trading_calendar(*, when: datetime):
 
 
 def _timestamp(moment: datetime):
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy, imported on first use as in _calendar
 
     stamp = pd.Timestamp(moment)
     return stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)

@@ -6,6 +6,7 @@ and takes credits atomically; otherwise a locked database row per minute and per
 the same. When the provider itself says a quota is gone (a 429), the window is marked
 exhausted so that every worker stops asking: until the next minute, or until midnight UTC.
 """
+
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_redis import get_redis_connection
 
 from .models import CreditPeriod, CreditWindow
 
@@ -66,16 +68,24 @@ class DatabaseCreditStore:
         per_minute, per_day = _limits()
         day = datetime.combine(minute.date(), time(), UTC)
         if not (per_minute or per_day):
-            exhausted = dict(CreditWindow.objects.filter(self._windows(minute, day), exhausted=True)
-                             .values_list("period", "exhausted"))
+            exhausted = dict(
+                CreditWindow.objects.filter(self._windows(minute, day), exhausted=True).values_list(
+                    "period", "exhausted"
+                )
+            )
             if exhausted:
                 return 0, CreditPeriod.DAY in exhausted, 0
             return wanted, False, 0
         with transaction.atomic():
             windows = self._locked(minute, day)
             minute_row, day_row = windows[CreditPeriod.MINUTE], windows[CreditPeriod.DAY]
-            granted, day_gone = _grant(wanted, minute_row.used, minute_row.exhausted, day_row.used,
-                                       day_row.exhausted)
+            granted, day_gone = _grant(
+                wanted,
+                minute_used=minute_row.used,
+                minute_gone=minute_row.exhausted,
+                day_used=day_row.used,
+                day_gone=day_row.exhausted,
+            )
             if granted:
                 CreditWindow.objects.filter(pk__in=[minute_row.pk, day_row.pk]).update(used=F("used") + granted)
             # Old minutes are only history; keep the table to the last hour.
@@ -99,9 +109,13 @@ class DatabaseCreditStore:
         return Q(period=CreditPeriod.MINUTE, starts_at=minute) | Q(period=CreditPeriod.DAY, starts_at=day)
 
     def _locked(self, minute: datetime, day: datetime) -> dict[str, CreditWindow]:
-        CreditWindow.objects.bulk_create([CreditWindow(period=CreditPeriod.MINUTE, starts_at=minute),
-                                          CreditWindow(period=CreditPeriod.DAY, starts_at=day)],
-                                         ignore_conflicts=True)
+        CreditWindow.objects.bulk_create(
+            [
+                CreditWindow(period=CreditPeriod.MINUTE, starts_at=minute),
+                CreditWindow(period=CreditPeriod.DAY, starts_at=day),
+            ],
+            ignore_conflicts=True,
+        )
         rows = CreditWindow.objects.select_for_update().filter(self._windows(minute, day)).order_by("period")
         return {row.period: row for row in rows}
 
@@ -137,21 +151,24 @@ class RedisCreditStore:
     """Counters in Redis keys per minute and per day, reserved by one atomic script."""
 
     def __init__(self):
-        from django_redis import get_redis_connection
-
         self.redis = get_redis_connection("default")
         self.script = self.redis.register_script(_RESERVE)
 
     @staticmethod
     def _keys(minute: datetime) -> list[str]:
         stamp, day = f"{minute:%Y%m%d%H%M}", f"{minute:%Y%m%d}"
-        return [f"{KEY_PREFIX}:minute:{stamp}", f"{KEY_PREFIX}:day:{day}",
-                f"{KEY_PREFIX}:minute-exhausted:{stamp}", f"{KEY_PREFIX}:day-exhausted:{day}"]
+        return [
+            f"{KEY_PREFIX}:minute:{stamp}",
+            f"{KEY_PREFIX}:day:{day}",
+            f"{KEY_PREFIX}:minute-exhausted:{stamp}",
+            f"{KEY_PREFIX}:day-exhausted:{day}",
+        ]
 
     def reserve(self, wanted: int, minute: datetime) -> tuple[int, bool, int]:
         per_minute, per_day = _limits()
         granted, day_gone, day_used = self.script(
-            keys=self._keys(minute), args=[wanted, per_minute, per_day, _MINUTE_TTL, _DAY_TTL])
+            keys=self._keys(minute), args=[wanted, per_minute, per_day, _MINUTE_TTL, _DAY_TTL]
+        )
         return int(granted), bool(day_gone), int(day_used)
 
     def adjust(self, minute: datetime, delta: int) -> None:
@@ -169,7 +186,7 @@ class RedisCreditStore:
             self.redis.set(day_flag, 1, ex=seconds)
 
 
-def _grant(wanted: int, minute_used: int, minute_gone: bool, day_used: int, day_gone: bool) -> tuple[int, bool]:
+def _grant(wanted: int, *, minute_used: int, minute_gone: bool, day_used: int, day_gone: bool) -> tuple[int, bool]:
     """How many of `wanted` credits the limits allow, and whether the day is used up."""
     per_minute, per_day = _limits()
     if day_gone or (per_day and day_used >= per_day):

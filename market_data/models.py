@@ -1,4 +1,5 @@
 """Assets, their daily price bars and latest quotes; price anomalies and provider credit use."""
+
 from django.db import models
 
 
@@ -77,8 +78,9 @@ class PriceAnomaly(models.Model):
     message = models.CharField(max_length=300)
     observed_on = models.DateField(null=True, blank=True, help_text="The day the price is for.")
     value = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
-    reference = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True,
-                                    help_text="The stored price it was compared with.")
+    reference = models.DecimalField(
+        max_digits=20, decimal_places=6, null=True, blank=True, help_text="The stored price it was compared with."
+    )
     quarantined = models.BooleanField(default=True)
     refresh_id = models.CharField(max_length=40, blank=True, db_index=True)
     source = models.CharField(max_length=20)

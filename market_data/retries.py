@@ -6,13 +6,18 @@ total time. Only transient failures are retried: 5xx, timeouts, connection error
 bodies that are not JSON. Client errors (400/401/403/404/414) are final, and a 429 is the
 credit budget's business: it waits for the next minute or stops until midnight UTC.
 """
+
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
 from tenacity import (
-    Retrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
 )
 
 from .providers.base import ProviderError, ProviderRateLimited
@@ -28,8 +33,9 @@ def call_with_retries(call: Callable[[], T], *, sleep: Callable[[float], None] =
     """`call()`, again after a jittered backoff while it fails transiently; the last error is raised."""
     retrying = Retrying(
         retry=retry_if_exception(is_retryable),
-        wait=wait_random_exponential(multiplier=settings.MARKET_DATA_RETRY_BACKOFF_SECONDS,
-                                     max=settings.MARKET_DATA_RETRY_BACKOFF_CAP_SECONDS),
+        wait=wait_random_exponential(
+            multiplier=settings.MARKET_DATA_RETRY_BACKOFF_SECONDS, max=settings.MARKET_DATA_RETRY_BACKOFF_CAP_SECONDS
+        ),
         stop=stop_after_attempt(settings.MARKET_DATA_RETRY_ATTEMPTS)
         | stop_before_delay(settings.MARKET_DATA_RETRY_MAX_SECONDS),
         sleep=sleep,

@@ -1,13 +1,15 @@
 """Writes for market data: assets, latest quotes and daily bars, all in bulk."""
+
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import router, transaction
 
-from refresh_project.bulk_writes import write_rows
+from core.bulk_writes import write_rows
 
 from .models import Asset, PriceBar, Quote
 from .providers.base import History, QuoteData
@@ -40,7 +42,8 @@ def store_quotes(*, quotes: Iterable[QuoteData], source: str, fetched_at: dateti
     """Upsert quotes of known assets; return the symbols whose price is new or changed.
 
     Every quote is written, changed or not, so `fetched_at` records that it was checked.
-    Symbols without an Asset are ignored.
+    Symbols without an Asset are ignored. A quote without a price or time is an anomaly the
+    screen holds back; given one, this raises ValueError before writing anything.
     """
     latest = {quote.symbol: quote for quote in quotes}  # one row per asset in one upsert
     ids = _asset_ids(latest)
@@ -51,29 +54,45 @@ def store_quotes(*, quotes: Iterable[QuoteData], source: str, fetched_at: dateti
     for symbol, quote in latest.items():
         if symbol not in ids:
             continue
-        price = _quantize(quote.price)
+        if quote.price is None or quote.as_of is None:
+            raise ValueError(f"The quote of {symbol} lacks a price or time; screen quotes before storing them.")
+        price = quote.price.quantize(SIX_PLACES, rounding=ROUND_HALF_UP)
         if previous.get(ids[symbol]) != price:
             changed.append(symbol)
-        rows.append(Quote(
-            asset_id=ids[symbol], price=price, previous_close=_quantize(quote.previous_close),
-            change=_quantize(quote.change), as_of=quote.as_of, fetched_at=fetched_at, source=source,
-        ))
+        rows.append(
+            Quote(
+                asset_id=ids[symbol],
+                price=price,
+                previous_close=_quantize(quote.previous_close),
+                change=_quantize(quote.change),
+                as_of=quote.as_of,
+                fetched_at=fetched_at,
+                source=source,
+            )
+        )
     with transaction.atomic():
-        Quote.objects.bulk_create(rows, batch_size=settings.REFRESH_WRITE_BATCH, update_conflicts=True,
-                                  unique_fields=["asset"], update_fields=QUOTE_FIELDS)
+        Quote.objects.bulk_create(
+            rows,
+            batch_size=settings.REFRESH_WRITE_BATCH,
+            update_conflicts=True,
+            unique_fields=["asset"],
+            update_fields=QUOTE_FIELDS,
+        )
     return changed
 
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
-def _bar_columns(history: History) -> list[list]:
+def _bar_columns(history: History) -> list[list[Any]]:
     """A history's bars as columns (ISO dates, prices rounded to 6 places, volumes), skipping
     bars with a missing (non-finite) price."""
     finite = np.logical_and.reduce([np.isfinite(getattr(history, name)) for name in PRICE_COLUMNS])
-    return [np.datetime_as_string(history.dates[finite], unit="D").tolist(),
-            *(np.round(getattr(history, name)[finite], 6).tolist() for name in PRICE_COLUMNS),
-            history.volume[finite].tolist()]
+    return [
+        np.datetime_as_string(history.dates[finite], unit="D").tolist(),
+        *(np.round(getattr(history, name)[finite], 6).tolist() for name in PRICE_COLUMNS),
+        history.volume[finite].tolist(),
+    ]
 
 
 def store_history(*, histories: Iterable[History], batch_size: int | None = None) -> int:
@@ -93,8 +112,13 @@ def store_history(*, histories: Iterable[History], batch_size: int | None = None
             continue
         dates, *prices, volumes = _bar_columns(history)
         with transaction.atomic(using=using):
-            write_rows(PriceBar, columns={"date": dates, **dict(zip(PRICE_COLUMNS, prices)), "volume": volumes},
-                       constants={"asset": ids[history.symbol]}, unique_fields=["asset", "date"],
-                       skip_unchanged=True, batch_size=batch_size)
+            write_rows(
+                PriceBar,
+                columns={"date": dates, **dict(zip(PRICE_COLUMNS, prices, strict=True)), "volume": volumes},
+                constants={"asset": ids[history.symbol]},
+                unique_fields=["asset", "date"],
+                skip_unchanged=True,
+                batch_size=batch_size,
+            )
         written += len(dates)
     return written

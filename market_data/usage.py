@@ -1,4 +1,5 @@
 """Counting provider requests and credits per UTC day, for everyone to query afterwards."""
+
 from datetime import datetime
 
 from django.db.models import F
@@ -15,4 +16,5 @@ def record_provider_usage(*, provider: str, calls: int, credits: int, now: datet
     # Create the row if this is the day's first call, then increment in the database.
     ProviderUsage.objects.bulk_create([ProviderUsage(day=day, provider=provider)], ignore_conflicts=True)
     ProviderUsage.objects.filter(day=day, provider=provider).update(
-        calls=F("calls") + calls, credits=F("credits") + credits)
+        calls=F("calls") + calls, credits=F("credits") + credits
+    )

@@ -1,9 +1,15 @@
 """Admin pages: webhook sources with their event mappings and deliveries; subscriptions and the delivery log."""
+
 from django.contrib import admin, messages
 from django.db import models
 
 from notifications.models import (
-    DeliveryStatus, NotificationDelivery, Subscription, WebhookDelivery, WebhookEventMapping, WebhookSource,
+    DeliveryStatus,
+    NotificationDelivery,
+    Subscription,
+    WebhookDelivery,
+    WebhookEventMapping,
+    WebhookSource,
 )
 from notifications.services.inbound import DEFAULT_EVENT_ROUTES
 from notifications.services.outbound import retry_delivery
@@ -24,8 +30,8 @@ class WebhookSourceAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "description", "is_active", "allow_emergency", "secret"]}),
     ]
 
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
+    def get_form(self, request, obj=None, change=False, **kwargs):  # noqa: FBT002 - Django's signature
+        form = super().get_form(request, obj, change=change, **kwargs)
         built_in = ", ".join(f"{t} -> {r.kind}/{r.mode}" for t, r in DEFAULT_EVENT_ROUTES.items())
         form.base_fields["description"].help_text = f"Event types without a mapping below use: {built_in}."
         return form
@@ -54,8 +60,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
 class NotificationDeliveryAdmin(admin.ModelAdmin):
     """The delivery log: every notification with its attempts, last status code and last error."""
 
-    list_display = ["event_type", "subscription", "status", "attempts", "last_status_code", "last_error",
-                    "created_at", "next_attempt_at", "delivered_at"]
+    list_display = [
+        "event_type",
+        "subscription",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "next_attempt_at",
+        "delivered_at",
+    ]
     list_filter = ["status", "event_type", "subscription"]
     search_fields = ["event_id", "last_error"]
     readonly_fields = [f.name for f in NotificationDelivery._meta.fields]

@@ -1,4 +1,5 @@
 """App config for webhooks in and notifications out."""
+
 from django.apps import AppConfig
 
 
@@ -7,4 +8,4 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Webhooks and notifications"
 
     def ready(self):
-        from notifications import receivers  # noqa: F401 - connects the refresh_event receivers
+        from notifications import receivers  # noqa: F401, PLC0415 - connects the refresh_event receivers once apps are ready

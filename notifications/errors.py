@@ -1,4 +1,5 @@
 """Why an inbound webhook was refused; the API turns each into a JSON error with its status."""
+
 from refresh.errors import RefreshError
 
 

@@ -1,4 +1,5 @@
 """Webhook sources and their deliveries (in), subscriptions and their delivery log (out)."""
+
 import secrets
 import uuid
 
@@ -23,8 +24,9 @@ class WebhookSource(models.Model):
     """An external system allowed to trigger refreshes at /webhooks/<name>/, with its signing secret."""
 
     name = models.CharField(max_length=50, unique=True, validators=[_NAME], help_text="Part of the webhook URL.")
-    secret = models.CharField(max_length=200, default=new_secret,
-                              help_text="Shared with the sender; signs every request (HMAC-SHA256).")
+    secret = models.CharField(
+        max_length=200, default=new_secret, help_text="Shared with the sender; signs every request (HMAC-SHA256)."
+    )
     is_active = models.BooleanField(default=True)
     allow_emergency = models.BooleanField(default=False, help_text="May this source ask for emergency priority?")
     description = models.TextField(blank=True)
@@ -42,8 +44,9 @@ class WebhookEventMapping(models.Model):
 
     source = models.ForeignKey(WebhookSource, on_delete=models.CASCADE, related_name="mappings")
     event_type = models.CharField(max_length=100, validators=[_EVENT_TYPE])
-    kind = models.CharField(max_length=12, choices=[(k, label) for k, label in RefreshKind.choices
-                                                    if k != RefreshKind.PORTFOLIO])
+    kind = models.CharField(
+        max_length=12, choices=[(k, label) for k, label in RefreshKind.choices if k != RefreshKind.PORTFOLIO]
+    )
     mode = models.CharField(max_length=12, choices=RefreshMode.choices, default=RefreshMode.INCREMENTAL)
     priority = models.PositiveSmallIntegerField(choices=RunPriority.choices, default=RunPriority.LOW)
 
@@ -70,8 +73,9 @@ class WebhookDelivery(models.Model):
     delivery_id = models.CharField(max_length=100)
     event_type = models.CharField(max_length=100)
     payload = models.JSONField(default=dict)
-    run = models.ForeignKey(RefreshRun, null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="webhook_deliveries")
+    run = models.ForeignKey(
+        RefreshRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_deliveries"
+    )
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -100,11 +104,14 @@ class Subscription(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEBHOOK)
     url = models.URLField(max_length=500, blank=True, help_text="Webhook channel: where events are POSTed.")
     emails = models.CharField(max_length=500, blank=True, help_text="Email channel: comma-separated recipients.")
-    secret = models.CharField(max_length=200, default=new_secret, blank=True,
-                              help_text="Webhook channel: signs every payload (HMAC-SHA256).")
-    event_types = models.JSONField(default=list, validators=[_check_event_types],
-                                   help_text="Event types to hear about, such as refresh.failed or "
-                                             "schedule.failed.")
+    secret = models.CharField(
+        max_length=200, default=new_secret, blank=True, help_text="Webhook channel: signs every payload (HMAC-SHA256)."
+    )
+    event_types = models.JSONField(
+        default=list,
+        validators=[_check_event_types],
+        help_text="Event types to hear about, such as refresh.failed or schedule.failed.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -144,8 +151,9 @@ class NotificationDelivery(models.Model):
     event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event_type = models.CharField(max_length=50)
     payload = models.JSONField(default=dict)
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING,
-                              db_index=True)
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING, db_index=True
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)

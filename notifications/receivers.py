@@ -1,4 +1,5 @@
 """Receivers of refresh events: queue notifications, and log each finished run under its own logger."""
+
 import logging
 
 from django.dispatch import receiver
@@ -25,11 +26,22 @@ def log_finished_run(sender, *, event_type: str, payload: dict, **kwargs):
     run_logger = scheduled_logger if payload.get("source") == RunSource.SCHEDULE else manual_logger
     level = logging.INFO if event_type == REFRESH_COMPLETED else logging.ERROR
     run_logger.log(
-        level, "refresh run %s %s in %s ms", payload.get("refresh_id"), payload.get("status"),
+        level,
+        "refresh run %s %s in %s ms",
+        payload.get("refresh_id"),
+        payload.get("status"),
         payload.get("duration_ms"),
-        extra={"event": event_type, "refresh_id": payload.get("refresh_id"), "kind": payload.get("kind"),
-               "mode": payload.get("mode"), "status": payload.get("status"), "source": payload.get("source"),
-               "priority": payload.get("priority"), "duration_ms": payload.get("duration_ms"),
-               "rows_updated": payload.get("items_updated"), "errors": payload.get("errors"),
-               "failed_symbols": payload.get("failed_symbols")},
+        extra={
+            "event": event_type,
+            "refresh_id": payload.get("refresh_id"),
+            "kind": payload.get("kind"),
+            "mode": payload.get("mode"),
+            "status": payload.get("status"),
+            "source": payload.get("source"),
+            "priority": payload.get("priority"),
+            "duration_ms": payload.get("duration_ms"),
+            "rows_updated": payload.get("items_updated"),
+            "errors": payload.get("errors"),
+            "failed_symbols": payload.get("failed_symbols"),
+        },
     )

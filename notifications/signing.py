@@ -1,15 +1,17 @@
 """HMAC-SHA256 signatures over "<timestamp>.<body>", the same scheme in and out."""
+
 import hashlib
 import hmac
 import time
 
-from refresh_project.log_redaction import remember_secret
+from core.log_redaction import remember_secret
 
 TIMESTAMP_HEADER = "X-Refresh-Timestamp"
 SIGNATURE_HEADER = "X-Refresh-Signature"
 EVENT_HEADER = "X-Refresh-Event"
 DELIVERY_HEADER = "X-Refresh-Delivery"
 MAX_AGE_SECONDS = 300
+_MAX_TIMESTAMP_DIGITS = 12  # Unix seconds, not a 5000-digit number
 
 
 def signature(*, secret: str, timestamp: str, body: bytes) -> str:
@@ -36,6 +38,6 @@ def signature_matches(*, secret: str, timestamp: str, body: bytes, given: str) -
 
 def timestamp_is_fresh(*, timestamp: str, now: float | None = None) -> bool:
     """Within five minutes either way: older requests may be captured replays."""
-    if not (timestamp or "").isdigit() or len(timestamp) > 12:  # Unix seconds, not a 5000-digit number
+    if not (timestamp or "").isdigit() or len(timestamp) > _MAX_TIMESTAMP_DIGITS:
         return False
     return abs((now if now is not None else time.time()) - int(timestamp)) <= MAX_AGE_SECONDS

@@ -1,4 +1,5 @@
 """django-q2 task entry points; each is one call into the services."""
+
 from notifications.services.outbound import attempt_delivery, recover_lost_deliveries
 
 

@@ -1,4 +1,5 @@
 """App config for portfolios, strategies and their calculated analytics."""
+
 from django.apps import AppConfig
 
 

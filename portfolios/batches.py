@@ -1,4 +1,5 @@
 """Splitting long id lists into fixed-size batches for queries and writes."""
+
 from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
@@ -12,4 +13,4 @@ def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most `size` items."""
     size = max(1, int(size))
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -1,4 +1,5 @@
 """The admin portfolio page's chart: the portfolio's value against the benchmark over its window."""
+
 import numpy as np
 from django.conf import settings
 
@@ -7,7 +8,8 @@ from market_data.models import Asset
 from .analytics.valuation import value_series
 from .analytics.windows import HISTORY_DAYS, one_year_window
 from .conventions import return_basis
-from .selectors import held_asset_ids, load_holdings, load_recent_price_history
+from .selectors.holdings import held_asset_ids, load_holdings
+from .selectors.prices import load_recent_price_history
 
 REBASED_TO = 100.0
 

@@ -1,19 +1,21 @@
 """The conventions every stored figure shares, read from settings: return basis and risk-free rate."""
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from .models import ReturnBasis
 
 # The history adjustment (as Twelve Data names it) that gives each basis's returns.
-HISTORY_ADJUSTMENT = {ReturnBasis.TOTAL: "all", ReturnBasis.PRICE: "splits"}
+HISTORY_ADJUSTMENT: dict[str, str] = {ReturnBasis.TOTAL: "all", ReturnBasis.PRICE: "splits"}
 
 
 def return_basis() -> str:
     """REFRESH_RETURN_BASIS: "total" (dividends reinvested) or "price", for portfolios and benchmark alike."""
     basis = settings.REFRESH_RETURN_BASIS
     if basis not in ReturnBasis.values:
-        raise ImproperlyConfigured(f"REFRESH_RETURN_BASIS must be one of {', '.join(ReturnBasis.values)}, "
-                                   f"got {basis!r}")
+        raise ImproperlyConfigured(
+            f"REFRESH_RETURN_BASIS must be one of {', '.join(ReturnBasis.values)}, got {basis!r}"
+        )
     return basis
 
 

@@ -1,4 +1,5 @@
 """Portfolios, holdings, strategies and the analytics a refresh stores for them."""
+
 from django.conf import settings
 from django.db import models
 
@@ -45,11 +46,15 @@ class Strategy(models.Model):
     target_weights = models.JSONField(help_text='Symbol to weight, e.g. {"SPY": 0.6, "AGG": 0.4}.')
     signal_rule = models.CharField(max_length=30, choices=SignalRule.choices, default=SignalRule.TREND_MOMENTUM)
     tilt = models.DecimalField(
-        max_digits=5, decimal_places=4, default=0.5,
+        max_digits=5,
+        decimal_places=4,
+        default=0.5,
         help_text="How far a signal of strength 1 moves a weight: 0.5 means up to +/-50% of it.",
     )
     rebalance_threshold = models.DecimalField(
-        max_digits=5, decimal_places=4, default=0.05,
+        max_digits=5,
+        decimal_places=4,
+        default=0.05,
         help_text="Absolute weight drift that triggers a rebalance proposal.",
     )
 
@@ -95,6 +100,9 @@ class Allocation(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["strategy", "asset"], name="unique_allocation_per_asset")]
 
+    def __str__(self):
+        return f"Strategy {self.strategy_id}, asset {self.asset_id}: {self.tilted_weight:.2%}"
+
 
 class ProposalStatus(models.TextChoices):
     PROPOSED = "proposed", "Proposed"
@@ -121,6 +129,9 @@ class RebalanceProposal(models.Model):
         ordering = ["-created_at", "asset"]
         indexes = [models.Index(fields=["strategy", "status"])]
 
+    def __str__(self):
+        return f"Strategy {self.strategy_id}: {self.quantity:+} of asset {self.asset_id} ({self.status})"
+
 
 class ReturnBasis(models.TextChoices):
     TOTAL = "total", "Total return (dividends reinvested)"
@@ -135,7 +146,8 @@ class FigureWindow(models.Model):
     window_end = models.DateField(null=True, help_text="The window's last observation.")
     observations = models.PositiveIntegerField(default=0, help_text="Daily returns in the window.")
     periods_per_year = models.PositiveIntegerField(
-        null=True, help_text="252 on a weekday calendar, 365 when it trades at weekends too.")
+        null=True, help_text="252 on a weekday calendar, 365 when it trades at weekends too."
+    )
     risk_free_rate = models.FloatField(default=0.0, help_text="Annual; what Sharpe, Sortino and alpha are against.")
     null_reasons = models.JSONField(default=dict, help_text="Figure name to why it is null.")
 
@@ -152,7 +164,8 @@ class PortfolioMetrics(FigureWindow):
     cost = models.DecimalField(max_digits=20, decimal_places=2, help_text="Of priced holdings only.")
     unrealised_pnl = models.DecimalField(max_digits=20, decimal_places=2)
     unpriced_holdings = models.JSONField(
-        default=list, help_text="Holdings without any price, left out of value and cost: symbol and since when.")
+        default=list, help_text="Holdings without any price, left out of value and cost: symbol and since when."
+    )
     return_1d = models.FloatField(null=True)
     return_1m = models.FloatField(null=True)
     return_ytd = models.FloatField(null=True)
@@ -174,6 +187,9 @@ class PortfolioMetrics(FigureWindow):
 
     class Meta:
         verbose_name_plural = "portfolio metrics"
+
+    def __str__(self):
+        return f"Portfolio {self.portfolio_id} as of {self.as_of}"
 
 
 class BenchmarkComparison(FigureWindow):
@@ -200,3 +216,54 @@ class BenchmarkComparison(FigureWindow):
     information_ratio = models.FloatField(null=True)
     asset_correlations = models.JSONField(default=dict, help_text="Symbol to correlation with the benchmark.")
     calculated_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"Portfolio {self.portfolio_id} against {self.benchmark_symbol} as of {self.as_of}"
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class CalculationBatch(models.Model):
+    """One calculation over many portfolios, in chunks that any worker may take (services/chunks.py).
+
+    It lives as long as the process that started it (the coordinator) renews its lease.
+    """
+
+    work = models.CharField(max_length=200, help_text="Dotted path of the function that calculates a chunk.")
+    params = models.JSONField(default=dict, help_text="What every chunk shares: the run's conventions and time.")
+    portfolios = models.PositiveIntegerField()
+    coordinator = models.CharField(max_length=100)
+    lease_expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "calculation batches"
+
+    def __str__(self):
+        return f"{self.work} over {self.portfolios} portfolios"
+
+
+class CalculationChunk(models.Model):
+    """Some portfolios of a batch, calculated and stored in one transaction by whoever claims them."""
+
+    batch = models.ForeignKey(CalculationBatch, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    portfolio_ids = models.JSONField()
+    size = models.PositiveIntegerField()
+    status = models.CharField(max_length=9, choices=ChunkStatus.choices, default=ChunkStatus.PENDING)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, help_text="A running chunk whose lease lapsed is claimed again.")
+    counts = models.JSONField(default=dict, help_text="What the chunk stored, by kind of row.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "position"], name="unique_chunk_position")]
+
+    def __str__(self):
+        return f"chunk {self.position} of batch {self.batch_id}: {self.status}"

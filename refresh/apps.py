@@ -1,4 +1,5 @@
 """App config for the manual refresh system."""
+
 from django.apps import AppConfig
 
 
@@ -6,5 +7,5 @@ class RefreshConfig(AppConfig):
     name = "refresh"
     verbose_name = "Manual refresh"
 
-    def ready(self):
-        from refresh import checks, receivers  # noqa: F401 - registers the checks, connects the receivers
+    def ready(self) -> None:
+        from refresh import checks, receivers  # noqa: F401, PLC0415 - Django's place to register checks and receivers

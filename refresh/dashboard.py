@@ -1,5 +1,7 @@
 """Reads behind the admin dashboard: run outcomes, durations, provider credits, price freshness."""
+
 from datetime import date, datetime, timedelta
+from typing import TypedDict
 
 from django.conf import settings
 from django.db.models import Count, Sum
@@ -8,13 +10,16 @@ from django.utils import timezone
 from django_q.models import Failure
 
 from market_data.models import Asset, Quote
-from refresh.metrics import nearest_rank
-from refresh.models import ACTIVE_STATUSES, RefreshKind, RefreshRun, RunStatus
+from refresh.models import ACTIVE_STATUSES, COMPLETED_STATUSES, RefreshKind, RefreshRun, RunStatus
+from refresh.monitoring import OUTCOME_STATUSES, nearest_rank
 
-# Runs that ran to an outcome; cancelled and skipped runs say nothing about health.
-OUTCOME_STATUSES = (RunStatus.SUCCESS, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.TIMEOUT)
 # Durations describe completed work: a failure or a cancel stops early and would flatter the figures.
-TIMED_STATUSES = (RunStatus.SUCCESS, RunStatus.PARTIAL)
+
+
+class _FreshnessBucket(TypedDict):
+    label: str
+    limit: int | None  # the largest age in seconds it holds; None: any older one
+    count: int
 
 
 def _days(*, days: int, now: datetime) -> list[date]:
@@ -31,12 +36,18 @@ def runs_per_day_by_status(*, days: int = 14, now: datetime | None = None) -> di
     """Runs created on each of the last ``days`` days, counted by status (zero-filled)."""
     now = now or timezone.now()
     day_list = _days(days=days, now=now)
-    rows = (_window(days=days, now=now).annotate(day=TruncDate("created_at")).order_by()
-            .values("day", "status").annotate(n=Count("id")))
+    rows = (
+        _window(days=days, now=now)
+        .annotate(day=TruncDate("created_at"))
+        .order_by()
+        .values("day", "status")
+        .annotate(n=Count("id"))
+    )
     counts = {(row["day"], row["status"]): row["n"] for row in rows}
     present = {status for _, status in counts}
-    series = {status: [counts.get((day, status), 0) for day in day_list]
-              for status in RunStatus.values if status in present}
+    series = {
+        status: [counts.get((day, status), 0) for day in day_list] for status in RunStatus.values if status in present
+    }
     return {"days": [day.isoformat() for day in day_list], "series": series}
 
 
@@ -45,8 +56,9 @@ def success_rate(*, days: int = 14, now: datetime | None = None) -> dict:
     per_day = runs_per_day_by_status(days=days, now=now)
     zeros = [0] * len(per_day["days"])
     successes = per_day["series"].get(RunStatus.SUCCESS, zeros)
-    outcomes = [sum(counts) for counts in zip(*(per_day["series"].get(s, zeros) for s in OUTCOME_STATUSES),
-                                              strict=True)]
+    outcomes = [
+        sum(counts) for counts in zip(*(per_day["series"].get(s, zeros) for s in OUTCOME_STATUSES), strict=True)
+    ]
     total, succeeded = sum(outcomes), sum(successes)
     return {
         "days": per_day["days"],
@@ -60,8 +72,11 @@ def success_rate(*, days: int = 14, now: datetime | None = None) -> dict:
 def duration_percentiles_by_kind(*, days: int = 14, now: datetime | None = None) -> list[dict]:
     """p50 and p95 duration (ms) of each kind's completed runs in the window; kinds without any are left out."""
     now = now or timezone.now()
-    rows = (_window(days=days, now=now).filter(status__in=TIMED_STATUSES, duration_ms__isnull=False)
-            .values_list("kind", "duration_ms"))
+    rows = (
+        _window(days=days, now=now)
+        .filter(status__in=COMPLETED_STATUSES, duration_ms__isnull=False)
+        .values_list("kind", "duration_ms")
+    )
     by_kind: dict[str, list[int]] = {}
     for kind, duration in rows:
         by_kind.setdefault(kind, []).append(duration)
@@ -70,8 +85,14 @@ def duration_percentiles_by_kind(*, days: int = 14, now: datetime | None = None)
         durations = by_kind.get(kind)
         if durations:
             durations.sort()  # nearest rank, as the metrics endpoint reports them
-            result.append({"kind": kind, "runs": len(durations), "p50_ms": nearest_rank(durations, 0.5),
-                           "p95_ms": nearest_rank(durations, 0.95)})
+            result.append(
+                {
+                    "kind": kind,
+                    "runs": len(durations),
+                    "p50_ms": nearest_rank(durations, 0.5),
+                    "p95_ms": nearest_rank(durations, 0.95),
+                }
+            )
     return result
 
 
@@ -79,8 +100,13 @@ def provider_use_per_day(*, days: int = 14, now: datetime | None = None) -> dict
     """Provider credits and calls spent by the runs created on each day (zero-filled)."""
     now = now or timezone.now()
     day_list = _days(days=days, now=now)
-    rows = (_window(days=days, now=now).annotate(day=TruncDate("created_at")).order_by().values("day")
-            .annotate(credits=Sum("credits_used"), calls=Sum("provider_calls")))
+    rows = (
+        _window(days=days, now=now)
+        .annotate(day=TruncDate("created_at"))
+        .order_by()
+        .values("day")
+        .annotate(credits=Sum("credits_used"), calls=Sum("provider_calls"))
+    )
     by_day = {row["day"]: row for row in rows}
     empty = {"credits": 0, "calls": 0}
     return {
@@ -96,21 +122,30 @@ def price_freshness(*, now: datetime | None = None) -> dict:
     fresh = settings.REFRESH_QUOTE_FRESHNESS_SECONDS
     limits = [(f"≤ {fresh // 60} min", fresh), ("≤ 1 hour", 3600), ("≤ 1 day", 86400), ("older", None)]
     active = Asset.objects.filter(is_active=True)
-    quotes = list(Quote.objects.filter(asset__in=active).order_by("fetched_at")
-                  .values_list("asset__symbol", "fetched_at"))
+    quotes = list(
+        Quote.objects.filter(asset__in=active).order_by("fetched_at").values_list("asset__symbol", "fetched_at")
+    )
     ages = [(symbol, max((now - fetched).total_seconds(), 0.0)) for symbol, fetched in quotes]
     fetched_at = dict(quotes)
-    buckets = []
+    buckets: list[_FreshnessBucket] = []
     for label, limit in limits:
         lower = buckets[-1]["limit"] if buckets else None
-        buckets.append({"label": label, "limit": limit, "count": sum(
-            1 for _, age in ages if (lower is None or age > lower) and (limit is None or age <= limit))})
+        buckets.append(
+            {
+                "label": label,
+                "limit": limit,
+                "count": sum(
+                    1 for _, age in ages if (lower is None or age > lower) and (limit is None or age <= limit)
+                ),
+            }
+        )
     return {
         "assets": active.count(),
         "never_fetched": active.count() - len(quotes),
         "buckets": [{"label": b["label"], "count": b["count"]} for b in buckets],
-        "stalest": [{"symbol": symbol, "age_seconds": int(age), "fetched_at": fetched_at[symbol]}
-                    for symbol, age in ages[:5]],
+        "stalest": [
+            {"symbol": symbol, "age_seconds": int(age), "fetched_at": fetched_at[symbol]} for symbol, age in ages[:5]
+        ],
         "newest_age_seconds": int(ages[-1][1]) if ages else None,
     }
 
@@ -134,11 +169,20 @@ def dashboard_data(*, days: int = 14, now: datetime | None = None) -> dict:
 def failed_scheduled_tasks(*, days: int = 14, now: datetime | None = None, limit: int = 10) -> list[dict]:
     """The latest failures of tasks started by a schedule (django-q2 groups them under its name)."""
     now = now or timezone.now()
-    failures = (Failure.objects.filter(group__isnull=False, stopped__gte=now - timedelta(days=days))
-                .exclude(group="")
-                .order_by("-stopped")[:limit])
-    return [{"schedule": failure.group, "func": failure.func, "failed_at": failure.stopped.isoformat(),
-             "error": str(failure.result)[:300]} for failure in failures]
+    failures = (
+        Failure.objects.filter(group__isnull=False, stopped__gte=now - timedelta(days=days))
+        .exclude(group="")
+        .order_by("-stopped")[:limit]
+    )
+    return [
+        {
+            "schedule": failure.group,
+            "func": failure.func,
+            "failed_at": failure.stopped.isoformat(),
+            "error": str(failure.result)[:300],
+        }
+        for failure in failures
+    ]
 
 
 def active_run_count() -> int:

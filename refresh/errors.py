@@ -1,17 +1,12 @@
 """Domain errors of the refresh system; the API turns each into a JSON error."""
 
+from core.errors import DomainError
 
-class RefreshError(Exception):
-    """Base: a stable machine code, a human message and the HTTP status it maps to."""
+
+class RefreshError(DomainError):
+    """Base of the refresh system's refusals."""
 
     code = "refresh_error"
-    status_code = 400
-
-    def __init__(self, message: str, *, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
 
 
 class InvalidRefreshRequest(RefreshError):

@@ -1,9 +1,12 @@
 """Refresh runs, their steps, and the scope leases that keep two runs off the same data."""
+
 import secrets
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from core.roles import Role
 
 
 def new_refresh_id() -> str:
@@ -38,6 +41,8 @@ class RunStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.IN_PROGRESS)
 FINISHED_STATUSES = tuple(s for s in RunStatus if s not in ACTIVE_STATUSES)
+# Runs that did their work, some symbols perhaps failing: they count as completed and are timed.
+COMPLETED_STATUSES = (RunStatus.SUCCESS, RunStatus.PARTIAL)
 
 
 class RunPriority(models.IntegerChoices):
@@ -55,13 +60,6 @@ class RunSource(models.TextChoices):
     COMMAND = "command", "Command"
     WEBHOOK = "webhook", "Webhook"
     SCHEDULE = "schedule", "Schedule"
-
-
-class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    USER = "user", "User"
-    SUPPORT = "support", "Support"
-    SYSTEM = "system", "System"
 
 
 class RefreshRun(models.Model):
@@ -83,9 +81,11 @@ class RefreshRun(models.Model):
     params = models.JSONField(default=dict, blank=True, help_text="Kind-specific options: symbols, apply_rebalancing.")
     scope = models.CharField(max_length=40, help_text="What the run locks: all, prices, portfolio:<user id>, ...")
     dedup_key = models.CharField(max_length=200, help_text="Equal for requests that would do the same work.")
-    request_id = models.CharField(max_length=64, blank=True,
-                                  help_text="X-Request-ID of the HTTP request that started the run; its worker's "
-                                            "log records carry it too.")
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="X-Request-ID of the HTTP request that started the run; its worker's log records carry it too.",
+    )
 
     progress = models.FloatField(default=0.0)
     current_step = models.CharField(max_length=100, default="Queued")
@@ -174,6 +174,9 @@ class RefreshStep(models.Model):
     class Meta:
         ordering = ["run", "position"]
 
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}"
+
 
 class ScopeLease(models.Model):
     """A run's hold on a scope; it lapses unless the worker renews it."""
@@ -184,17 +187,3 @@ class ScopeLease(models.Model):
 
     def __str__(self):
         return f"{self.scope} held by {self.run_id}"
-
-
-class WaitingPickup(models.Model):
-    """The pickup task a queue lane holds for its waiting runs, shared by every run queued after it.
-
-    Only on SQLite with the ORM broker (refresh.services.dispatch); the task is a row of
-    django-q2's queue table, so this names it by id rather than by a foreign key into that app.
-    """
-
-    lane = models.CharField(max_length=100, primary_key=True, help_text="The django-q2 queue: the cluster name.")
-    task_id = models.BigIntegerField(help_text="django_q_ormq id of the lane's latest pickup task.")
-
-    def __str__(self):
-        return f"{self.lane}: task {self.task_id}"

@@ -1,4 +1,5 @@
 """Receivers of other libraries' signals: django-q2 reports each finished task."""
+
 from django.dispatch import receiver
 from django_q.signals import post_execute
 

@@ -1,24 +1,30 @@
 """Reading refresh runs: who sees which, recent runs, waiting for one to finish, the queue."""
-import time
 
-from django.db import connections
+import time
+from collections.abc import Callable, Mapping
+
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404
-from django.utils import timezone
-from django_q.models import OrmQ
 
 from refresh.errors import InvalidRefreshRequest
 from refresh.models import (
-    ACTIVE_STATUSES, RefreshKind, RefreshMode, RefreshRun, RunSource, RunStatus, WaitingPickup,
+    ACTIVE_STATUSES,
+    RefreshKind,
+    RefreshMode,
+    RefreshRun,
+    RunSource,
+    RunStatus,
 )
 from refresh.services import access
+from refresh.services.access import Requester
 
 # The condition of the one_active_run_per_request index in literals. SQLite uses a partial
 # index only for a query that repeats its condition, and it cannot tell that bound parameters
 # (Django binds status__in) would: it scanned every active run instead, slow with a backlog.
-_IS_ACTIVE = RawSQL('"status" IN ({})'.format(", ".join(f"'{status}'" for status in ACTIVE_STATUSES)), [],
-                    output_field=BooleanField())
+_IS_ACTIVE = RawSQL(  # noqa: S611 - the model's own status constants, no input
+    '"status" IN ({})'.format(", ".join(f"'{status}'" for status in ACTIVE_STATUSES)), [], output_field=BooleanField()
+)
 
 
 def active_runs_with_key(dedup_key: str) -> QuerySet[RefreshRun]:
@@ -32,7 +38,7 @@ def active_runs_with_key(dedup_key: str) -> QuerySet[RefreshRun]:
 RUN_FILTERS = {"kind": RefreshKind, "status": RunStatus, "mode": RefreshMode, "source": RunSource}
 
 
-def runs_visible_to(*, user, filters=None) -> QuerySet[RefreshRun]:
+def runs_visible_to(*, user: Requester, filters: Mapping[str, str] | None = None) -> QuerySet[RefreshRun]:
     """Holders of view_all_runs (admin, support, system) see every run; anyone else their own.
 
     A user's own runs are those they asked for or that targeted their portfolio. ``filters``
@@ -45,16 +51,17 @@ def runs_visible_to(*, user, filters=None) -> QuerySet[RefreshRun]:
     return runs.filter(Q(requested_by=user) | Q(target_user=user))
 
 
-def _run_filters(query) -> dict:
+def _run_filters(query: Mapping[str, str]) -> dict[str, str]:
     filters = {name: query[name] for name in RUN_FILTERS if query.get(name)}
     for name, value in filters.items():
         if value not in RUN_FILTERS[name].values:
-            raise InvalidRefreshRequest(f"{name} must be one of: {', '.join(RUN_FILTERS[name].values)}.",
-                                        code="invalid_filter")
+            raise InvalidRefreshRequest(
+                f"{name} must be one of: {', '.join(RUN_FILTERS[name].values)}.", code="invalid_filter"
+            )
     return filters
 
 
-def get_run_for_user(*, user, refresh_id: str) -> RefreshRun:
+def get_run_for_user(*, user: Requester, refresh_id: str) -> RefreshRun:
     """The run, or 404 when it does not exist or is not the user's (no enumeration)."""
     run = runs_visible_to(user=user).filter(refresh_id=refresh_id).first()
     if run is None:
@@ -62,8 +69,13 @@ def get_run_for_user(*, user, refresh_id: str) -> RefreshRun:
     return run
 
 
-def wait_for_run(*, run: RefreshRun, timeout: float | None = None, poll: float = 0.2,
-                 listener=None) -> RefreshRun:
+def wait_for_run(
+    *,
+    run: RefreshRun,
+    timeout: float | None = None,
+    poll: float = 0.2,
+    listener: Callable[[RefreshRun], object] | None = None,
+) -> RefreshRun:
     """Poll until the run finishes or the timeout passes, telling the listener each state."""
     deadline = time.monotonic() + timeout if timeout is not None else float("inf")
     run.refresh_from_db()
@@ -73,21 +85,6 @@ def wait_for_run(*, run: RefreshRun, timeout: float | None = None, poll: float =
         if listener:
             listener(run)
     return run
-
-
-def pickup_waiting(*, lane: str, using: str) -> bool:
-    """Whether the lane's latest pickup task is still queued and untaken (SQLite, ORM broker).
-
-    A task whose worker died counts as waiting: its lock lapses and the broker hands it out again.
-    One statement on the request path, so raw SQL rather than the ORM's query building.
-    """
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    sql = (f"SELECT 1 FROM {quote(WaitingPickup._meta.db_table)} AS p JOIN {quote(OrmQ._meta.db_table)} AS q "
-           f"ON q.{quote('id')} = p.{quote('task_id')} WHERE p.{quote('lane')} = %s AND q.{quote('lock')} <= %s")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [lane, connection.ops.adapt_datetimefield_value(timezone.now())])
-        return cursor.fetchone() is not None
 
 
 def runs_waiting(*, min_priority: int = 0) -> bool:

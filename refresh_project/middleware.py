@@ -1,4 +1,5 @@
 """Request id and the access log: one structured record per request, with who, what and how long."""
+
 import json
 import logging
 import re
@@ -8,7 +9,8 @@ import uuid
 from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.urls import get_resolver
 
-from refresh_project.log_context import request_context
+from core.log_context import request_context
+from core.roles import role_of
 
 logger = logging.getLogger("refresh.http")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -50,8 +52,6 @@ def _parameters(request, length: int) -> dict:
 
 
 def _who(request) -> tuple[str | None, str]:
-    from refresh.services.access import role_of  # late: the app registry is not ready at import
-
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None, "anonymous"
@@ -75,19 +75,30 @@ class RequestLogMiddleware:
         try:
             if length is None:
                 # Django would fail on it as the body is read (a 500): answer with handler400 now.
-                response = get_resolver().resolve_error_handler(400)(
-                    request, BadRequest("Content-Length is not a number."))
+                response = get_resolver().resolve_error_handler(400)(  # type: ignore[call-arg]  # django-stubs types every handler as handler500, which takes no exception
+                    request, BadRequest("Content-Length is not a number.")
+                )
             else:
                 response = self.get_response(request)
             # DRF authenticates in the view and sets request.user there, so ask afterwards.
             user, role = _who(request)
             logger.info(
-                "%s %s %s", request.method, request.path, response.status_code,
-                extra={"event": "http_request", "method": request.method, "endpoint": request.path,
-                       "status_code": response.status_code, "duration_ms": int((time.monotonic() - began) * 1000),
-                       "user": user, "role": role, "client_address": _client_address(request),
-                       "parameters": params,
-                       "user_action": request.method in _UNSAFE_METHODS and user is not None},
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "event": "http_request",
+                    "method": request.method,
+                    "endpoint": request.path,
+                    "status_code": response.status_code,
+                    "duration_ms": int((time.monotonic() - began) * 1000),
+                    "user": user,
+                    "role": role,
+                    "client_address": _client_address(request),
+                    "parameters": params,
+                    "user_action": request.method in _UNSAFE_METHODS and user is not None,
+                },
             )
             response[REQUEST_ID_HEADER] = request_id
             return response

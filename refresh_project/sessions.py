@@ -1,4 +1,5 @@
 """Django's database sessions, with a session cookie no key could be taken for no session."""
+
 import re
 
 from django.contrib.sessions.backends import db

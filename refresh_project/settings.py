@@ -4,7 +4,7 @@ Nothing here needs to be set to run locally: SQLite, an in-process cache, django
 broker and the mock market-data provider are the defaults. Production sets DATABASE_URL,
 REDIS_URL and TWELVEDATA_API_KEY.
 """
-import os
+
 from pathlib import Path
 
 import environ
@@ -15,7 +15,7 @@ env = environ.Env()
 
 # DEBUG shows source and local variables on error pages, so it is on only when asked for.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - public on purpose, refused unless DEBUG
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or (DEVELOPMENT_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY or (SECRET_KEY == DEVELOPMENT_SECRET_KEY and not DEBUG):
     # A public key lets anyone sign sessions and password-reset links: refuse to start on it.
@@ -90,17 +90,17 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 # SQLite by default, tuned so the web process and several worker processes can all write:
 # WAL lets readers run beside the writer, IMMEDIATE transactions take the write lock up
-# front (no lock-upgrade deadlocks) and the timeout makes a writer wait instead of failing.
+# front (no lock-upgrade deadlocks) and the timeout (seconds) makes a writer wait instead of
+# failing. synchronous=NORMAL is durable in WAL mode except for the last commits on power loss.
 SQLITE_PATH = env("SQLITE_PATH", default=str(BASE_DIR / "var" / "db.sqlite3"))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
 USING_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 if USING_SQLITE:
-    DATABASES["default"]["ENGINE"] = "refresh_project.sqlite"  # writers wait on a file lock; see there
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 # Reuse connections between requests and tasks instead of reconnecting each time (django-q's
 # ORM broker would otherwise reconnect for every task it queues).
@@ -115,6 +115,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # keys, so clearing one never resets another.
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
+
     def _redis_cache(prefix):
         return {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -123,15 +124,20 @@ if REDIS_URL:
             "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
         }
 
-    CACHES = {"default": _redis_cache("refresh"), "data": _redis_cache("refresh-data"),
-              "ratelimit": _redis_cache("refresh-ratelimit")}
+    CACHES = {
+        "default": _redis_cache("refresh"),
+        "data": _redis_cache("refresh-data"),
+        "ratelimit": _redis_cache("refresh-ratelimit"),
+    }
 else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
         # Files, not process memory: the worker that refreshes must drop what the web process serves.
-        "data": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                 "LOCATION": env("DATA_CACHE_DIR", default=str(BASE_DIR / "var" / "cache" / "data")),
-                 "OPTIONS": {"MAX_ENTRIES": 50000}},
+        "data": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env("DATA_CACHE_DIR", default=str(BASE_DIR / "var" / "cache" / "data")),
+            "OPTIONS": {"MAX_ENTRIES": 50000},
+        },
         "ratelimit": {"BACKEND": "core.counter_cache.CounterCache"},
     }
 
@@ -174,7 +180,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "refresh.api.errors.json_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.json_exception_handler",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
 }
 
@@ -199,10 +205,12 @@ SPECTACULAR_SETTINGS = {
         "RefreshModeEnum": "refresh.models.RefreshMode",
         "RunStatusEnum": "refresh.models.RunStatus",
         "RunSourceEnum": "refresh.models.RunSource",
-        "RoleEnum": "refresh.models.Role",
+        "RoleEnum": "core.roles.Role",
     },
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "refresh.api.schema.document_common_errors"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema.document_common_errors",
+    ],
 }
 
 # --- Market data ----------------------------------------------------------------------
@@ -257,20 +265,20 @@ REFRESH_MAX_WAITS_PER_PROCESS = env.int("REFRESH_MAX_WAITS_PER_PROCESS", default
 # the worker is lost: the reaper fails the run, and an identical request starts a new one.
 REFRESH_LEASE_SECONDS = env.int("REFRESH_LEASE_SECONDS", default=30)
 REFRESH_METRICS_CHUNK = env.int("REFRESH_METRICS_CHUNK", default=2000)
-# Worker processes for portfolio chunks (portfolios/parallel.py). SQLite has one writer at a
-# time, so there they would mostly wait on each other; PostgreSQL takes them in parallel.
-REFRESH_PROCESSES = env.int(
-    "REFRESH_PROCESSES",
-    default=1 if USING_SQLITE else min(4, os.cpu_count() or 1))
-# django-q's workers are daemonic by default, and a daemonic process may not start children.
-Q_CLUSTER["daemonize_workers"] = REFRESH_PROCESSES <= 1
+# Tasks a run queues at most per calculation so that idle workers, of any machine, calculate its
+# portfolio chunks beside it (portfolios/services/chunks.py); 0: the run's worker does them all.
+REFRESH_CHUNK_TASKS = env.int("REFRESH_CHUNK_TASKS", default=max(0, Q_CLUSTER["workers"] - 1))
 REFRESH_WRITE_BATCH = env.int("REFRESH_WRITE_BATCH", default=2000)
 # Used for the estimated completion of a kind that has never run yet.
 REFRESH_DEFAULT_DURATION_SECONDS = {"all": 60, "prices": 10, "portfolio": 5, "strategy": 10, "benchmark": 10}
 # A run past its kind's limit stops between batches and ends as "timeout".
 # Override per kind with e.g. REFRESH_TIME_LIMIT_SECONDS="all=1800;prices=300".
 REFRESH_TIME_LIMIT_SECONDS = {
-    "all": 1200, "prices": 600, "portfolio": 120, "strategy": 300, "benchmark": 300,
+    "all": 1200,
+    "prices": 600,
+    "portfolio": 120,
+    "strategy": 300,
+    "benchmark": 300,
     **env.dict("REFRESH_TIME_LIMIT_SECONDS", cast={"value": int}, default={}),
 }
 DATA_CACHE_TTL_SECONDS = env.int("DATA_CACHE_TTL_SECONDS", default=300)
@@ -331,8 +339,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_context": {"()": "refresh_project.log_context.RequestContextFilter"},
-        "redact_secrets": {"()": "refresh_project.log_redaction.RedactSecretsFilter"},
+        "request_context": {"()": "core.log_context.RequestContextFilter"},
+        "redact_secrets": {"()": "core.log_redaction.RedactSecretsFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -343,12 +351,19 @@ LOGGING = {
             "timestamp": "time",  # ISO 8601, UTC
         },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
-                             "filters": ["request_context", "redact_secrets"]}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context", "redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # refresh.manual and refresh.scheduled carry finished runs, apart; refresh.http the access log.
     # runserver's access log has a handler of its own in Django's defaults: route it through ours,
     # so a ?token= in a logged URL is redacted too.
-    "loggers": {"urllib3": {"level": "WARNING"},
-                "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "loggers": {
+        "urllib3": {"level": "WARNING"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -1,10 +1,11 @@
 """Test settings: the real settings, with only what tests need changed."""
+
 import os
 
 # The real settings refuse to start without a secret key when DEBUG is off, as tests run.
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
 
-from .settings import *  # noqa: E402, F403
+from .settings import *  # noqa: F403
 from .settings import DATABASES, Q_CLUSTER
 
 # Tests run queued tasks in the calling process unless a test starts a real qcluster.

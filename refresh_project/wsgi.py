@@ -1,4 +1,5 @@
 """WSGI entry point (gunicorn refresh_project.wsgi)."""
+
 import gc
 import os
 
@@ -11,6 +12,7 @@ application = get_wsgi_application()
 # What a process loads once (Django, DRF, every view through the URLconf, numpy, pandas) is
 # never garbage. Frozen, it stays out of the collector's passes, which would otherwise scan
 # it all on each full collection and hold up whichever request triggered one for
-# milliseconds: the slowest requests under load were exactly those.
-get_resolver().url_patterns
+# milliseconds: the slowest requests under load were exactly those. Reading url_patterns
+# loads the URLconf, and with it every view.
+_ = get_resolver().url_patterns
 gc.freeze()

@@ -8,6 +8,11 @@ bash scripts/setup.sh
 PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 
+# Static checks first (ruff, ruff format, mypy, import-linter); LINT=0 skips them.
+if [ "${LINT:-1}" = "1" ]; then
+  bash scripts/lint.sh
+fi
+
 echo "== OpenAPI schema: every endpoint documented, no warnings"
 env -u DATABASE_URL -u REDIS_URL -u Q_BROKER DJANGO_SETTINGS_MODULE=refresh_project.settings_test \
   .venv/bin/python manage.py spectacular --validate --fail-on-warn \

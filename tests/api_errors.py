@@ -1,4 +1,5 @@
 """Assertions on the API's JSON error envelope, shared by the error-page and hostile-input tests."""
+
 import re
 
 
@@ -7,7 +8,8 @@ def assert_json_error(response, http_status: int, code: str) -> dict:
     assert (response.status_code, response["Content-Type"]) == (http_status, "application/json"), response.content
     body = response.json()
     assert body["status"] == "error"
-    assert body["error"]["code"] == code and body["error"]["message"]
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
     return body
 
 

@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite."""
+
 from importlib import import_module
 
 import pytest
@@ -10,6 +11,7 @@ from django.core.servers.basehttp import WSGIServer
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 from django.test import override_settings
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from core.counter_cache import CounterCache
@@ -22,6 +24,11 @@ ROLE_PERMISSIONS = import_module("refresh.migrations.0003_role_groups").ROLE_PER
 # (tests/refresh/test_orchestration.py) then had a connection reset by the kernel now and then.
 WSGIServer.request_queue_size = 128
 
+# Property tests assert what is computed, not how fast: on a busy CI machine Hypothesis's default
+# 200 ms deadline per example failed tests that pass alone.
+hypothesis_settings.register_profile("project", deadline=None)
+hypothesis_settings.load_profile("project")
+
 
 @receiver(post_migrate, dispatch_uid="tests.restore_role_groups")
 def _restore_role_groups(sender, using="default", **kwargs):
@@ -31,8 +38,9 @@ def _restore_role_groups(sender, using="default", **kwargs):
     for name, codenames in ROLE_PERMISSIONS.items():
         group, created = Group.objects.using(using).get_or_create(name=name)
         if created:
-            group.permissions.add(*Permission.objects.using(using).filter(content_type__app_label="refresh",
-                                                                          codename__in=codenames))
+            group.permissions.add(
+                *Permission.objects.using(using).filter(content_type__app_label="refresh", codename__in=codenames)
+            )
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -58,7 +66,6 @@ def _clear_caches():
         if not isinstance(caches[alias], CounterCache):
             caches[alias].clear()
     forget_memoised_estimates()
-    yield
 
 
 @pytest.fixture
@@ -107,7 +114,9 @@ def alice_api(alice):
 @pytest.fixture
 def run_tasks(django_capture_on_commit_callbacks):
     """Run what a request queues with on_commit (tasks run inline: Q_CLUSTER sync=True)."""
+
     def call(fn, *args, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
             return fn(*args, **kwargs)
+
     return call

@@ -7,6 +7,7 @@ does not match its schema, or an invalid query parameter that is accepted, fails
 A fuzzed trigger that passes validation starts a real run (tasks run in-process) or meets the
 rate limits' 429.
 """
+
 import io
 
 import pytest
@@ -20,17 +21,28 @@ from portfolios.models import Portfolio
 from refresh.selectors import runs_visible_to
 from refresh.services.demo import seed_demo
 
-_TRIGGERS = [f"POST /api/v1/manual/refresh/{kind}/" for kind in ("all", "prices", "portfolio/{target_user_id}",
-                                                                "strategy", "benchmark")]
+_TRIGGERS = [
+    f"POST /api/v1/manual/refresh/{kind}/"
+    for kind in ("all", "prices", "portfolio/{target_user_id}", "strategy", "benchmark")
+]
 FUZZ_CONFIG = {
     "seed": 15,
-    "generation": {"max-examples": 8, "deterministic": True, "database": "none",
-                   "with-security-parameters": False},
+    "generation": {"max-examples": 8, "deterministic": True, "database": "none", "with-security-parameters": False},
     # Two methods an operation lacks, not all seven: tests/test_error_pages.py covers the 405s.
     "phases": {"coverage": {"unexpected-methods": ["PUT", "DELETE"]}},
-    "checks": {"enabled": False, **{check: {"enabled": True} for check in (
-        "not_a_server_error", "status_code_conformance", "content_type_conformance",
-        "response_schema_conformance", "negative_data_rejection")}},
+    "checks": {
+        "enabled": False,
+        **{
+            check: {"enabled": True}
+            for check in (
+                "not_a_server_error",
+                "status_code_conformance",
+                "content_type_conformance",
+                "response_schema_conformance",
+                "negative_data_rejection",
+            )
+        },
+    },
     "operations": [
         # DRF coerces "0" to false and "5" to 5, and forms send nothing but strings, so a
         # trigger body of the "wrong" type is often a valid one.
@@ -54,8 +66,9 @@ def fuzz_token(request, live_server) -> str:
 
 @pytest.fixture
 def api_schema(live_server, fuzz_token):
-    schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json",
-                                           config=schemathesis.Config.from_dict(FUZZ_CONFIG))
+    schema = schemathesis.openapi.from_url(
+        f"{live_server.url}/api/schema/?format=json", config=schemathesis.Config.from_dict(FUZZ_CONFIG)
+    )
     schema.config.update(base_url=live_server.url, headers={"Authorization": f"Token {fuzz_token}"})
     return schema
 
@@ -77,8 +90,12 @@ def test_stored_resources_are_answered_as_the_schema_says(api_schema, fuzz_token
         ("GET", "/api/v1/manual/refresh/runs/{refresh_id}/", {"refresh_id": run.refresh_id}),
     ]
 
-    statuses = [api_schema[path][method].Case(path_parameters=parameters)
-                .call_and_validate(headers={"Authorization": f"Token {fuzz_token}"}).status_code
-                for method, path, parameters in requests]
+    statuses = [
+        api_schema[path][method]
+        .Case(path_parameters=parameters)
+        .call_and_validate(headers={"Authorization": f"Token {fuzz_token}"})
+        .status_code
+        for method, path, parameters in requests
+    ]
 
     assert statuses == [200, 200, 200]

@@ -1,4 +1,5 @@
 """Error responses: JSON in the API's one error shape under /api/, Django's own pages elsewhere."""
+
 from http import HTTPStatus
 
 import pytest
@@ -8,9 +9,9 @@ from django.urls import path
 from rest_framework.authtoken.models import Token
 
 from refresh.models import RefreshRun
-from tests.api_errors import assert_json_error
 from refresh_project.urls import handler400, handler403, handler404, handler500  # noqa: F401  (this URLconf's)
 from refresh_project.urls import urlpatterns as project_urlpatterns
+from tests.api_errors import assert_json_error
 
 BASE = "/api/v1/manual/refresh"
 
@@ -18,12 +19,17 @@ BASE = "/api/v1/manual/refresh"
 def _raising(exc):
     def view(request):
         raise exc
+
     return view
 
 
 # Errors Django itself answers (outside any DRF view), under /api/ and elsewhere.
-_ERRORS = {"too-large": RequestDataTooBig("body too large"), "bad": BadRequest("no"),
-           "forbidden": PermissionDenied("no"), "bug": RuntimeError("password=hunter2 in a traceback")}
+_ERRORS = {
+    "too-large": RequestDataTooBig("body too large"),
+    "bad": BadRequest("no"),
+    "forbidden": PermissionDenied("no"),
+    "bug": RuntimeError("password=hunter2 in a traceback"),
+}
 urlpatterns = [
     *project_urlpatterns,
     *(path(f"api/v1/errors/{name}/", _raising(exc)) for name, exc in _ERRORS.items()),
@@ -37,17 +43,34 @@ def anonymous() -> Client:
 
 
 @pytest.fixture
-def user_client(django_user_model) -> Client:
-    user = django_user_model.objects.create_user("carol", password="pw")
-    client = Client(raise_request_exception=False,
-                    headers={"Authorization": f"Token {Token.objects.create(user=user).key}"})
-    client.own_portfolio = f"{BASE}/portfolio/{user.pk}"  # the one trigger a plain user may POST to
-    return client
+def carol(django_user_model):
+    return django_user_model.objects.create_user("carol", password="pw")
+
+
+@pytest.fixture
+def user_client(carol) -> Client:
+    return Client(
+        raise_request_exception=False, headers={"Authorization": f"Token {Token.objects.create(user=carol).key}"}
+    )
+
+
+@pytest.fixture
+def own_portfolio(carol) -> str:
+    """The one trigger a plain user may POST to."""
+    return f"{BASE}/portfolio/{carol.pk}"
 
 
 @pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
-@pytest.mark.parametrize("url", ["/api/", "/api/v1/nope", "/api/v2/manual/refresh/all/",
-                                 f"{BASE}/runs/ref_abc/steps/", "/api/v1/assets/AAPL/quotes/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/nope",
+        "/api/v2/manual/refresh/all/",
+        "/api/v1/portfolios/1/holdings/",
+        f"{BASE}/runs/ref_abc/steps/",
+        "/api/v1/assets/AAPL/quotes/",
+    ],
+)
 def test_an_unknown_api_address_is_a_json_404(db, anonymous, method, url):
     response = getattr(anonymous, method)(url)
 
@@ -63,8 +86,8 @@ def test_an_unknown_address_outside_the_api_is_django_s_404_page(db, anonymous):
 
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
-def test_a_method_an_endpoint_does_not_take_is_a_json_405(user_client, method):
-    response = getattr(user_client, method)(user_client.own_portfolio, {}, content_type="application/json")
+def test_a_method_an_endpoint_does_not_take_is_a_json_405(user_client, own_portfolio, method):
+    response = getattr(user_client, method)(own_portfolio, {}, content_type="application/json")
 
     assert_json_error(response, HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed")
     assert set(response["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
@@ -72,8 +95,8 @@ def test_a_method_an_endpoint_does_not_take_is_a_json_405(user_client, method):
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/json-patch+json"])
-def test_a_body_in_another_format_is_a_json_415(user_client, content_type):
-    response = user_client.post(user_client.own_portfolio, "mode=full", content_type=content_type)
+def test_a_body_in_another_format_is_a_json_415(user_client, own_portfolio, content_type):
+    response = user_client.post(own_portfolio, "mode=full", content_type=content_type)
 
     assert_json_error(response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
     assert not RefreshRun.objects.exists()
@@ -86,24 +109,33 @@ def test_an_answer_in_a_format_the_api_does_not_speak_is_a_json_406(user_client)
 
 
 @pytest.mark.urls(__name__)
-@pytest.mark.parametrize("name, http_status, code", [
-    ("too-large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request_too_large"),
-    ("bad", HTTPStatus.BAD_REQUEST, "bad_request"),
-    ("forbidden", HTTPStatus.FORBIDDEN, "forbidden"),
-    ("bug", HTTPStatus.INTERNAL_SERVER_ERROR, "server_error"),
-])
+@pytest.mark.parametrize(
+    ("name", "http_status", "code"),
+    [
+        ("too-large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request_too_large"),
+        ("bad", HTTPStatus.BAD_REQUEST, "bad_request"),
+        ("forbidden", HTTPStatus.FORBIDDEN, "forbidden"),
+        ("bug", HTTPStatus.INTERNAL_SERVER_ERROR, "server_error"),
+    ],
+)
 def test_errors_django_answers_under_the_api_are_json(db, anonymous, name, http_status, code):
     response = anonymous.get(f"/api/v1/errors/{name}/")
 
     body = assert_json_error(response, http_status, code)
-    assert "hunter2" not in response.content.decode() and "fields" not in body["error"]
+    assert "hunter2" not in response.content.decode()
+    assert "fields" not in body["error"]
 
 
 @pytest.mark.urls(__name__)
-@pytest.mark.parametrize("name, http_status", [
-    ("too-large", HTTPStatus.BAD_REQUEST), ("bad", HTTPStatus.BAD_REQUEST),
-    ("forbidden", HTTPStatus.FORBIDDEN), ("bug", HTTPStatus.INTERNAL_SERVER_ERROR),
-])
+@pytest.mark.parametrize(
+    ("name", "http_status"),
+    [
+        ("too-large", HTTPStatus.BAD_REQUEST),
+        ("bad", HTTPStatus.BAD_REQUEST),
+        ("forbidden", HTTPStatus.FORBIDDEN),
+        ("bug", HTTPStatus.INTERNAL_SERVER_ERROR),
+    ],
+)
 def test_errors_outside_the_api_are_django_s_pages(db, anonymous, name, http_status):
     response = anonymous.get(f"/pages/{name}/")
 
@@ -115,10 +147,13 @@ def test_errors_outside_the_api_are_django_s_pages(db, anonymous, name, http_sta
 def test_a_bug_in_an_api_view_is_a_json_500_that_tells_nothing(user_client, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("SELECT secret FROM refresh_refreshrun")
+
     monkeypatch.setattr("refresh.api.views.runs_visible_to", broken)
 
     response = user_client.get(f"{BASE}/runs/")
 
     body = assert_json_error(response, HTTPStatus.INTERNAL_SERVER_ERROR, "server_error")
-    assert body == {"status": "error", "error": {"code": "server_error",
-                                                 "message": "Something went wrong on our side."}}
+    assert body == {
+        "status": "error",
+        "error": {"code": "server_error", "message": "Something went wrong on our side."},
+    }

@@ -1,4 +1,5 @@
 """Structured JSON logs: request details, runs logged apart by origin, and no key or secret anywhere."""
+
 import io
 import json
 import logging
@@ -10,13 +11,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import responses
 
+from core.log_context import current_request_id
 from market_data.models import PriceBar
 from notifications.models import WebhookSource
 from notifications.signing import signed_headers
 from refresh.models import RefreshRun, RunStatus
 from refresh.services.execution import execute_next_refresh
 from refresh.services.schedules import trigger_scheduled_refresh
-from refresh_project.log_context import current_request_id
 
 BASE = "/api/v1/manual/refresh"
 TD_KEY = "td-live-key-8f3a9c2e71b4"
@@ -27,6 +28,7 @@ WEBHOOK_SECRET = "whsec-leak-check-5d1e0b7a93"
 def log_output():
     """What the configured console handler writes (its filters and JSON formatter included)."""
     handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
     yield buffer
@@ -38,14 +40,20 @@ def records(buffer) -> list[dict]:
 
 
 def test_each_request_is_one_json_record_with_who_what_and_how_long(admin_api, run_tasks, log_output):
-    response = run_tasks(admin_api.post, f"{BASE}/prices?trace=1", {"mode": "smart"}, format="json",
-                         headers={"X-Request-ID": "req-abc.123"})
+    response = run_tasks(
+        admin_api.post,
+        f"{BASE}/prices?trace=1",
+        {"mode": "smart"},
+        format="json",
+        headers={"X-Request-ID": "req-abc.123"},
+    )
 
     assert response["X-Request-ID"] == "req-abc.123"
     access = [r for r in records(log_output) if r.get("event") == "http_request"]
     assert len(access) == 1
     entry = access[0]
-    assert entry["logger"] == "refresh.http" and entry["level"] == "INFO"
+    assert entry["logger"] == "refresh.http"
+    assert entry["level"] == "INFO"
     assert entry["request_id"] == "req-abc.123"
     assert (entry["method"], entry["endpoint"], entry["status_code"]) == ("POST", f"{BASE}/prices", 202)
     assert (entry["user"], entry["role"], entry["client_address"]) == ("admin", "admin", "127.0.0.1")
@@ -58,8 +66,12 @@ def test_each_request_is_one_json_record_with_who_what_and_how_long(admin_api, r
 def test_records_written_while_serving_a_request_carry_its_id(demo, client, log_output):
     WebhookSource.objects.create(name="feed", secret=WEBHOOK_SECRET)
     body = json.dumps({"id": "evt-9", "type": "benchmark.update"}).encode()
-    response = client.post(f"{BASE}/webhooks/feed/", data=body, content_type="application/json",
-                           headers=signed_headers(secret=WEBHOOK_SECRET, body=body))
+    response = client.post(
+        f"{BASE}/webhooks/feed/",
+        data=body,
+        content_type="application/json",
+        headers=signed_headers(secret=WEBHOOK_SECRET, body=body),
+    )
 
     received = [r for r in records(log_output) if r.get("event") == "webhook_received"]
     assert len(received) == 1
@@ -68,8 +80,9 @@ def test_records_written_while_serving_a_request_carry_its_id(demo, client, log_
 
 
 def test_a_workers_records_carry_the_request_id_of_the_request_that_started_the_run(admin_api, log_output):
-    response = admin_api.post(f"{BASE}/prices", {"mode": "smart"}, format="json",
-                              headers={"X-Request-ID": "req-worker.7"})  # queued: nothing runs it here
+    response = admin_api.post(
+        f"{BASE}/prices", {"mode": "smart"}, format="json", headers={"X-Request-ID": "req-worker.7"}
+    )  # queued: nothing runs it here
     run = RefreshRun.objects.get(refresh_id=response.json()["refresh_id"])
     assert run.request_id == "req-worker.7"
     assert admin_api.get(response["Location"]).json()["request_id"] == "req-worker.7"
@@ -81,7 +94,8 @@ def test_a_workers_records_carry_the_request_id_of_the_request_that_started_the_
 
     assert executed.refresh_id == run.refresh_id
     finished = [r for r in records(log_output) if r["logger"] == "refresh.manual"]
-    assert finished and all(r["request_id"] == "req-worker.7" for r in finished)
+    assert finished
+    assert all(r["request_id"] == "req-worker.7" for r in finished)
     assert all(r.get("refresh_id") == run.refresh_id for r in records(log_output))
     assert current_request_id() is None  # the worker's context ends with the run
 
@@ -107,29 +121,38 @@ def test_manual_and_scheduled_runs_go_to_their_own_loggers(admin_api, run_tasks,
 
 def test_errors_are_logged_with_their_stack_trace_redacted(log_output, settings):
     settings.TWELVEDATA_API_KEY = TD_KEY
-    try:
+
+    def fetch():
         raise RuntimeError(f"GET https://api.twelvedata.com/quote?symbol=AAPL&apikey={TD_KEY} failed")
+
+    try:
+        fetch()
     except RuntimeError:
         logging.getLogger("refresh.execution").exception("refresh run ref_x failed")
 
     entry = records(log_output)[-1]
     assert entry["level"] == "ERROR"
-    assert "Traceback" in entry["exc_info"] and "RuntimeError" in entry["exc_info"]
+    assert "Traceback" in entry["exc_info"]
+    assert "RuntimeError" in entry["exc_info"]
     assert TD_KEY not in log_output.getvalue()
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"api_key": "plain-value-1234567"}, "nothing here"),
-    ({"headers": {"Authorization": "Token 0123456789abcdef0123456789abcdef"}}, "calling"),
-    ({"payload": {"nested": {"webhook_secret": "plain-value-1234567"}}}, "event"),
-    ({}, "url https://x.test/q?apikey=plain-value-1234567&symbol=A"),
-    ({}, "header Authorization: Bearer plain-value-1234567"),
-    ({}, 'body {"client_secret": "plain-value-1234567"}'),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"api_key": "plain-value-1234567"}, "nothing here"),
+        ({"headers": {"Authorization": "Token 0123456789abcdef0123456789abcdef"}}, "calling"),
+        ({"payload": {"nested": {"webhook_secret": "plain-value-1234567"}}}, "event"),
+        ({}, "url https://x.test/q?apikey=plain-value-1234567&symbol=A"),
+        ({}, "header Authorization: Bearer plain-value-1234567"),
+        ({}, 'body {"client_secret": "plain-value-1234567"}'),
+    ],
+)
 def test_secret_looking_values_are_redacted(log_output, extra, message):
     logging.getLogger("refresh.anything").warning(message, extra=extra)
     written = log_output.getvalue()
-    assert "plain-value-1234567" not in written and "0123456789abcdef0123456789abcdef" not in written
+    assert "plain-value-1234567" not in written
+    assert "0123456789abcdef0123456789abcdef" not in written
     assert "[redacted]" in written
 
 
@@ -141,44 +164,61 @@ def _twelvedata(closes: dict, request):
     query = parse_qs(urlparse(request.url).query)
     symbols = query["symbol"][0].split(",")
     if request.url.startswith("https://td.test/time_series"):
-        entries = {s: {"code": 400, "status": "error", "message": "No data is available on the specified dates."}
-                   for s in symbols}
+        entries = {
+            s: {"code": 400, "status": "error", "message": "No data is available on the specified dates."}
+            for s in symbols
+        }
     else:
         entries = {}
         for s in symbols:
             close = closes[s]
-            entries[s] = {"symbol": s, "close": str(close), "previous_close": str(close), "open": str(close),
-                          "high": str(close), "low": str(close), "volume": "1000", "datetime": "2026-01-02",
-                          "timestamp": int(time.time()) - 60, "currency": "USD", "is_market_open": False}
-        entries[symbols[0]] = {"code": 400, "status": "error",
-                               "message": f"symbol not found for apikey {TD_KEY}"}
+            entries[s] = {
+                "symbol": s,
+                "close": str(close),
+                "previous_close": str(close),
+                "open": str(close),
+                "high": str(close),
+                "low": str(close),
+                "volume": "1000",
+                "datetime": "2026-01-02",
+                "timestamp": int(time.time()) - 60,
+                "currency": "USD",
+                "is_market_open": False,
+            }
+        entries[symbols[0]] = {"code": 400, "status": "error", "message": f"symbol not found for apikey {TD_KEY}"}
     body = entries[symbols[0]] if len(symbols) == 1 else entries
     return 200, {"api-credits-used": str(len(symbols))}, json.dumps(body)
 
 
 def test_a_refresh_with_a_twelve_data_key_and_a_webhook_secret_logs_neither(
-        demo, settings, client, run_tasks, log_output):
+    demo, settings, client, run_tasks, log_output
+):
     settings.TWELVEDATA_API_KEY = TD_KEY
     settings.MARKET_DATA_PROVIDER = "twelvedata"
     settings.TWELVEDATA_BASE_URL = "https://td.test"
     WebhookSource.objects.create(name="feed", secret=WEBHOOK_SECRET)
     # A careless sender even puts the secret in the event it signs.
-    body = json.dumps({"id": "evt-1", "type": "alert.condition",
-                       "data": {"note": f"signed with {WEBHOOK_SECRET}"}}).encode()
+    body = json.dumps(
+        {"id": "evt-1", "type": "alert.condition", "data": {"note": f"signed with {WEBHOOK_SECRET}"}}
+    ).encode()
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.DEBUG)
     logging.getLogger("urllib3").setLevel(logging.DEBUG)
     try:
-        closes = {}
-        for symbol, close in PriceBar.objects.order_by("date").values_list("asset__symbol", "close"):
-            closes[symbol] = close  # the latest wins
+        # The latest wins.
+        closes = dict(PriceBar.objects.order_by("date").values_list("asset__symbol", "close"))
         answer = partial(_twelvedata, closes)
         with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
             api.add_callback(responses.GET, "https://td.test/quote", callback=answer)
             api.add_callback(responses.GET, "https://td.test/time_series", callback=answer)
-            response = run_tasks(client.post, f"{BASE}/webhooks/feed/", data=body, content_type="application/json",
-                                 headers=signed_headers(secret=WEBHOOK_SECRET, body=body))
+            response = run_tasks(
+                client.post,
+                f"{BASE}/webhooks/feed/",
+                data=body,
+                content_type="application/json",
+                headers=signed_headers(secret=WEBHOOK_SECRET, body=body),
+            )
             assert api.calls, "the refresh must have called the (replayed) Twelve Data API"
             assert all(call.request.headers["Authorization"] == f"apikey {TD_KEY}" for call in api.calls)
     finally:
@@ -187,7 +227,8 @@ def test_a_refresh_with_a_twelve_data_key_and_a_webhook_secret_logs_neither(
 
     assert response.status_code == HTTPStatus.ACCEPTED
     run = RefreshRun.objects.get()
-    assert run.status == RunStatus.PARTIAL and run.provider_calls > 0
+    assert run.status == RunStatus.PARTIAL
+    assert run.provider_calls > 0
     written = log_output.getvalue()
     logged = records(log_output)
     assert any(r.get("refresh_id") == run.refresh_id and r["logger"] == "refresh.manual" for r in logged)
@@ -198,8 +239,9 @@ def test_a_refresh_with_a_twelve_data_key_and_a_webhook_secret_logs_neither(
 
 def test_runservers_access_log_goes_through_the_redacting_handler(log_output):
     token = "9f1c2e3d4b5a69788796a5b4c3d2e1f0a1b2c3d4"
-    logging.getLogger("django.server").info('"%s" %s %s', f"GET /api/v1/portfolios/?token={token} HTTP/1.1",
-                                            "200", "12")
+    logging.getLogger("django.server").info(
+        '"%s" %s %s', f"GET /api/v1/portfolios/?token={token} HTTP/1.1", "200", "12"
+    )
     assert token not in log_output.getvalue()
     assert records(log_output)[-1]["logger"] == "django.server"
 
@@ -213,16 +255,26 @@ def test_gunicorns_access_log_lines_are_redacted():
     from gunicorn.config import Config
 
     spec = importlib.util.spec_from_file_location("gunicorn_conf", Path(__file__).parents[1] / "gunicorn.conf.py")
+    assert spec is not None
     conf = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conf)
     token = "9f1c2e3d4b5a69788796a5b4c3d2e1f0a1b2c3d4"
-    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/api/v1/assets/?token={token}", "SERVER_PROTOCOL": "HTTP/1.1",
-               "PATH_INFO": "/api/v1/assets/", "QUERY_STRING": f"token={token}", "HTTP_AUTHORIZATION": f"Token {token}"}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/api/v1/assets/?token={token}",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH_INFO": "/api/v1/assets/",
+        "QUERY_STRING": f"token={token}",
+        "HTTP_AUTHORIZATION": f"Token {token}",
+    }
     request = SimpleNamespace(headers=[("AUTHORIZATION", f"Token {token}"), ("COOKIE", f"sessionid={token}")])
     response = SimpleNamespace(status="200 OK", headers=[], sent=10)
 
     atoms = conf.RedactingLogger(Config()).atoms(response, request, environ, timedelta(milliseconds=5))
 
     assert token not in json.dumps(atoms, default=str)
-    assert atoms["s"] == "200" and atoms["U"] == "/api/v1/assets/"
-    assert conf.worker_class == "gthread" and conf.threads >= 4 and conf.timeout > 20
+    assert atoms["s"] == "200"
+    assert atoms["U"] == "/api/v1/assets/"
+    assert conf.worker_class == "gthread"
+    assert conf.threads >= 4
+    assert conf.timeout > 20

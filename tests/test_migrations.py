@@ -1,4 +1,5 @@
 """Every model change has its migration."""
+
 from django.core.management import call_command
 
 

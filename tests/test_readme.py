@@ -1,4 +1,5 @@
 """The README documents every environment variable the settings and gunicorn.conf.py read."""
+
 import re
 from pathlib import Path
 

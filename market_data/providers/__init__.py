@@ -1,4 +1,5 @@
 """Market-data providers and the factory that picks one from settings."""
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -15,8 +16,16 @@ from .mock import MockProvider
 from .twelvedata import TwelveDataClient
 
 __all__ = [
-    "BatchResult", "History", "MarketDataProvider", "MockProvider", "ProviderAuthError", "ProviderError",
-    "ProviderRateLimited", "QuoteData", "TwelveDataClient", "get_provider",
+    "BatchResult",
+    "History",
+    "MarketDataProvider",
+    "MockProvider",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderRateLimited",
+    "QuoteData",
+    "TwelveDataClient",
+    "get_provider",
 ]
 
 
@@ -25,8 +34,10 @@ def get_provider() -> MarketDataProvider:
     kind = settings.MARKET_DATA_PROVIDER
     if kind == "mock":
         return MockProvider(
-            seed=settings.MOCK_PROVIDER_SEED, latency=settings.MOCK_PROVIDER_LATENCY,
-            fail_symbols=settings.MOCK_PROVIDER_FAIL_SYMBOLS, batch_size=settings.TWELVEDATA_BATCH_SIZE,
+            seed=settings.MOCK_PROVIDER_SEED,
+            latency=settings.MOCK_PROVIDER_LATENCY,
+            fail_symbols=settings.MOCK_PROVIDER_FAIL_SYMBOLS,
+            batch_size=settings.TWELVEDATA_BATCH_SIZE,
         )
     if kind == "twelvedata":
         if not settings.TWELVEDATA_API_KEY:
@@ -35,8 +46,10 @@ def get_provider() -> MarketDataProvider:
                 "set the key, or set MARKET_DATA_PROVIDER=mock."
             )
         return TwelveDataClient(
-            api_key=settings.TWELVEDATA_API_KEY, base_url=settings.TWELVEDATA_BASE_URL,
-            batch_size=settings.TWELVEDATA_BATCH_SIZE, connect_timeout=settings.TWELVEDATA_CONNECT_TIMEOUT,
+            api_key=settings.TWELVEDATA_API_KEY,
+            base_url=settings.TWELVEDATA_BASE_URL,
+            batch_size=settings.TWELVEDATA_BATCH_SIZE,
+            connect_timeout=settings.TWELVEDATA_CONNECT_TIMEOUT,
             read_timeout=settings.TWELVEDATA_READ_TIMEOUT,
         )
     raise ImproperlyConfigured(f"MARKET_DATA_PROVIDER must be 'mock' or 'twelvedata', not {kind!r}.")

@@ -1,4 +1,5 @@
 """The market-data provider interface: result types, errors and the abstract provider."""
+
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,8 +58,9 @@ class History:
     def empty(cls, symbol: str) -> "History":
         """A history with no bars, e.g. when nothing traded in the requested range."""
         prices = np.empty(0, dtype=np.float64)
-        return cls(symbol, np.empty(0, dtype="datetime64[D]"), prices, prices, prices, prices,
-                   np.empty(0, dtype=np.int64))
+        return cls(
+            symbol, np.empty(0, dtype="datetime64[D]"), prices, prices, prices, prices, np.empty(0, dtype=np.int64)
+        )
 
 
 @dataclass
@@ -110,8 +112,9 @@ class MarketDataProvider(ABC):
         """Latest quotes for one batch of symbols."""
 
     @abstractmethod
-    def fetch_history(self, symbols: Sequence[str], *, start: date, end: date,
-                      adjust: str = "splits") -> BatchResult[History]:
+    def fetch_history(
+        self, symbols: Sequence[str], *, start: date, end: date, adjust: str = "splits"
+    ) -> BatchResult[History]:
         """Daily bars from `start` to `end` inclusive for one batch of symbols."""
 
     def _checked_batch(self, symbols: Sequence[str]) -> list[str]:
@@ -120,8 +123,7 @@ class MarketDataProvider(ABC):
             raise TypeError("symbols must be a sequence of strings, not one string")
         unique = list(dict.fromkeys(symbols))
         if len(unique) > self.batch_size:
-            raise ValueError(f"{len(unique)} symbols exceed the batch size of {self.batch_size}; "
-                             "use split_batches()")
+            raise ValueError(f"{len(unique)} symbols exceed the batch size of {self.batch_size}; use split_batches()")
         return unique
 
 

@@ -8,12 +8,14 @@ later splits, `dividends` scales earlier prices down by later dividends (the fac
 1 - dividend / previous close on each ex-date), and `all` does both, which makes the series
 follow the total-return path. Adjustments are as of today, as a provider's are.
 """
+
 import time
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 
@@ -111,14 +113,19 @@ def _closes(seed: int, symbol: str, start: int, stop: int, *, as_of: int, adjust
     as a provider adjusts them on weekday `as_of`."""
     _, base_price, *_ = _profile(seed, symbol)
     path = _log_path(seed, symbol, -(-max(stop, _ANCHOR + 1) // _BLOCK))
-    logs = np.concatenate(([0.0], path[:stop]))[start + 1:stop + 1]
+    logs = np.concatenate(([0.0], path[:stop]))[start + 1 : stop + 1]
     index = np.arange(start, stop)
     # Traded prices: the total-return path less the dividends paid out, divided by the splits;
     # equal to the base price at the anchor.
     anchor = np.array([_ANCHOR])
-    traded = (base_price * np.exp(logs - path[_ANCHOR])
-              * _dividend_factor(seed, symbol, index) / _dividend_factor(seed, symbol, anchor)
-              * _split_factor(seed, symbol, anchor) / _split_factor(seed, symbol, index))
+    traded = (
+        base_price
+        * np.exp(logs - path[_ANCHOR])
+        * _dividend_factor(seed, symbol, index)
+        / _dividend_factor(seed, symbol, anchor)
+        * _split_factor(seed, symbol, anchor)
+        / _split_factor(seed, symbol, index)
+    )
     today = np.array([as_of])
     if adjust in ("splits", "all"):
         traded = traded * _split_factor(seed, symbol, index) / _split_factor(seed, symbol, today)
@@ -143,7 +150,15 @@ def _bars(seed: int, symbol: str, start: int, stop: int, *, as_of: int, adjust: 
     volumes = (volume * np.exp(0.35 * _normal(key, _VOLUME, index))).astype(np.int64) + 1
     dates = np.busday_offset(ORIGIN, index)
     # Rounding is monotonic, so low <= open, close <= high still holds afterwards.
-    return History(symbol, dates, *(np.round(col, 4) for col in (open_, high, low, close)), volumes)
+    return History(
+        symbol=symbol,
+        dates=dates,
+        open=np.round(open_, 4),
+        high=np.round(high, 4),
+        low=np.round(low, 4),
+        close=np.round(close, 4),
+        volume=volumes,
+    )
 
 
 def _weekday_index(day: date) -> int:
@@ -165,8 +180,7 @@ class MockProvider(MarketDataProvider):
 
     name = "mock"
 
-    def __init__(self, seed: int = 7, latency: float = 0.0, fail_symbols: Iterable[str] = (),
-                 batch_size: int = 120):
+    def __init__(self, seed: int = 7, latency: float = 0.0, fail_symbols: Iterable[str] = (), batch_size: int = 120):
         self.seed = seed
         self.latency = latency
         self.fail_symbols = frozenset(s.upper() for s in fail_symbols)
@@ -177,7 +191,7 @@ class MockProvider(MarketDataProvider):
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         minute = np.array([int(now.timestamp()) // 60])
         last = _weekday_index(now.date())
-        result = BatchResult(calls=1, credits=len(symbols))
+        result: BatchResult[QuoteData] = BatchResult(calls=1, credits=len(symbols))
         for symbol in self._known(symbols, result):
             key = _profile(self.seed, symbol)[0]
             # The previous close as quoted: in today's shares (split-adjusted), before today's dividend.
@@ -186,23 +200,33 @@ class MockProvider(MarketDataProvider):
             price = _decimal(close * (1 + 0.002 * float(_normal(key, _INTRADAY, minute)[0])))
             previous_close = _decimal(previous)
             result.items[symbol] = QuoteData(
-                symbol=symbol, price=price, previous_close=previous_close, change=price - previous_close,
-                as_of=now, name=symbol, exchange="MOCK", currency="USD",
+                symbol=symbol,
+                price=price,
+                previous_close=previous_close,
+                change=price - previous_close,
+                as_of=now,
+                name=symbol,
+                exchange="MOCK",
+                currency="USD",
             )
         return result
 
-    def fetch_history(self, symbols: Sequence[str], *, start: date, end: date,
-                      adjust: str = "splits") -> BatchResult[History]:
+    def fetch_history(
+        self, symbols: Sequence[str], *, start: date, end: date, adjust: str = "splits"
+    ) -> BatchResult[History]:
         check_adjust(adjust)
         symbols = self._call(symbols)
         today = _today_index()
         # No bars before the series begins or after today, as with a real provider.
         first = max(_weekday_index(start - timedelta(days=1)) + 1, 0)
         stop = min(_weekday_index(end), today) + 1
-        result = BatchResult(calls=1, credits=len(symbols))
+        result: BatchResult[History] = BatchResult(calls=1, credits=len(symbols))
         for symbol in self._known(symbols, result):
-            result.items[symbol] = (_bars(self.seed, symbol, first, stop, as_of=today, adjust=adjust)
-                                    if first < stop else History.empty(symbol))
+            result.items[symbol] = (
+                _bars(self.seed, symbol, first, stop, as_of=today, adjust=adjust)
+                if first < stop
+                else History.empty(symbol)
+            )
         return result
 
     def corporate_actions(self, symbol: str, *, start: date, end: date) -> dict[str, list[tuple[date, float]]]:
@@ -212,14 +236,16 @@ class MockProvider(MarketDataProvider):
         first, last = max(_weekday_index(start - timedelta(days=1)) + 1, 0), _weekday_index(end)
 
         def day(index: int) -> date:
-            return np.busday_offset(ORIGIN, index).item()
+            return cast("date", np.busday_offset(ORIGIN, index).item())  # a datetime64[D] scalar's item is a date
 
-        payments = range(first_payment + -(-max(first - first_payment, 0) // DIVIDEND_EVERY) * DIVIDEND_EVERY,
-                         last + 1, DIVIDEND_EVERY)
+        payments = range(
+            first_payment + -(-max(first - first_payment, 0) // DIVIDEND_EVERY) * DIVIDEND_EVERY,
+            last + 1,
+            DIVIDEND_EVERY,
+        )
         return {
             "dividends": [(day(i), per_payment) for i in payments] if per_payment else [],
-            "splits": [(day(split_day), float(ratio))] if split_day is not None and first <= split_day <= last
-            else [],
+            "splits": [(day(split_day), float(ratio))] if split_day is not None and first <= split_day <= last else [],
         }
 
     def _call(self, symbols: Sequence[str]) -> list[str]:

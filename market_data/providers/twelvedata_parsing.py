@@ -1,8 +1,10 @@
 """Turning Twelve Data JSON (numbers as strings) into QuoteData and History."""
+
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, TypeGuard
 
 import numpy as np
 
@@ -17,7 +19,7 @@ _NO_DATA = re.compile(r"no data is available", re.IGNORECASE)
 MALFORMED = (KeyError, TypeError, ValueError, ArithmeticError, InvalidOperation)
 
 
-def is_error(entry: object) -> bool:
+def is_error(entry: object) -> TypeGuard[Mapping[str, Any]]:
     return isinstance(entry, Mapping) and entry.get("status") == "error"
 
 
@@ -26,16 +28,16 @@ def is_symbol_error(code: int | None, message: str) -> bool:
     return code in (400, 404) and bool(_SYMBOL_PROBLEM.search(message))
 
 
-def is_no_data(entry: Mapping) -> bool:
+def is_no_data(entry: Mapping[str, Any]) -> bool:
     """Twelve Data answers an empty date range with an error; for history that is just no bars."""
     return bool(_NO_DATA.search(str(entry.get("message", ""))))
 
 
-def rate_limit_scope(message: str) -> str:
+def rate_limit_scope(message: str) -> Literal["minute", "day"]:
     return "day" if _DAY_QUOTA.search(message) else "minute"
 
 
-def error_message(entry: Mapping) -> str:
+def error_message(entry: Mapping[str, Any]) -> str:
     return str(entry.get("message") or "unknown error")[:300]
 
 
@@ -62,7 +64,7 @@ def _decimal(value: object) -> Decimal | None:
     return number
 
 
-def _as_of(entry: Mapping) -> datetime | None:
+def _as_of(entry: Mapping[str, Any]) -> datetime | None:
     """When the quote was true: epoch `timestamp` if given, else `datetime` (requested in UTC)."""
     if entry.get("timestamp") not in (None, ""):
         return datetime.fromtimestamp(int(entry["timestamp"]), tz=UTC)
@@ -72,7 +74,7 @@ def _as_of(entry: Mapping) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_quote(symbol: str, entry: Mapping) -> QuoteData:
+def parse_quote(symbol: str, entry: Mapping[str, Any]) -> QuoteData:
     """One /quote entry; `close` is the latest price while the market is open.
 
     A missing price or time stays None for the anomaly screen to quarantine and report.
@@ -83,8 +85,13 @@ def parse_quote(symbol: str, entry: Mapping) -> QuoteData:
     if change is None and previous_close is not None and price is not None:
         change = price - previous_close
     return QuoteData(
-        symbol=symbol, price=price, previous_close=previous_close, change=change, as_of=_as_of(entry),
-        name=str(entry.get("name") or ""), exchange=str(entry.get("exchange") or ""),
+        symbol=symbol,
+        price=price,
+        previous_close=previous_close,
+        change=change,
+        as_of=_as_of(entry),
+        name=str(entry.get("name") or ""),
+        exchange=str(entry.get("exchange") or ""),
         currency=str(entry.get("currency") or ""),
     )
 
@@ -93,7 +100,7 @@ def _price(value: object) -> object:
     return np.nan if value in (None, "") else value
 
 
-def parse_history(symbol: str, entry: Mapping) -> History:
+def parse_history(symbol: str, entry: Mapping[str, Any]) -> History:
     """One /time_series entry as arrays, sorted by date with duplicate dates dropped."""
     values = entry.get("values") or []
     if not values:
@@ -104,4 +111,12 @@ def parse_history(symbol: str, entry: Mapping) -> History:
     # Indexes and forex pairs have no volume.
     volume = np.array([v.get("volume") or 0 for v in values], dtype=np.float64).round().astype(np.int64)
     dates, first = np.unique(dates, return_index=True)
-    return History(symbol, dates, *(prices[name][first] for name in PRICE_COLUMNS), volume[first])
+    return History(
+        symbol=symbol,
+        dates=dates,
+        open=prices["open"][first],
+        high=prices["high"][first],
+        low=prices["low"][first],
+        close=prices["close"][first],
+        volume=volume[first],
+    )

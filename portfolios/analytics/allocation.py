@@ -3,6 +3,7 @@
 Matrices are (portfolios x assets) over one shared asset axis; an asset outside a
 strategy's targets has target weight 0, so it only ever shows up as something to sell.
 """
+
 import numpy as np
 
 from .valuation import current_weights
@@ -23,7 +24,10 @@ def tilt_weights(targets: np.ndarray, strengths: np.ndarray, tilt: np.ndarray) -
 
 
 def rebalance_trades(
-    quantities: np.ndarray, prices: np.ndarray, tilted: np.ndarray, thresholds: np.ndarray,
+    quantities: np.ndarray,
+    prices: np.ndarray,
+    tilted: np.ndarray,
+    thresholds: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Trades for every asset whose weight drifted from its tilted weight by more than the threshold.
 

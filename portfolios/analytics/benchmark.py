@@ -7,22 +7,50 @@ returns of both sides from one such day to the next: a portfolio observed at wee
 compared over the benchmark's intervals (Friday to Monday), never against a weekend the
 benchmark did not trade. Sample (ddof=1) statistics throughout; see docs/figures.md.
 """
+
 import numpy as np
 
 from .moments import masked_std, paired_moments
 from .nulls import (
-    FLAT, FLAT_BENCHMARK, FLAT_PORTFOLIO, LESS_THAN_A_YEAR, MIN_RETURNS, NO_BENCHMARK_PRICE, NO_HISTORY, NO_VALUE,
-    TOO_FEW_SHARED, ZERO_TRACKING_ERROR, FigureSet, null_where,
+    FLAT,
+    FLAT_BENCHMARK,
+    FLAT_PORTFOLIO,
+    LESS_THAN_A_YEAR,
+    MIN_RETURNS,
+    NO_BENCHMARK_PRICE,
+    NO_HISTORY,
+    NO_VALUE,
+    TOO_FEW_SHARED,
+    ZERO_TRACKING_ERROR,
+    FigureSet,
+    null_where,
 )
 from .windows import first_true, interval_returns, one_year_window, periods_per_year, take_rows
 
-FIGURES = ("benchmark_return_1d", "benchmark_return_1m", "benchmark_return_ytd", "benchmark_return_1y",
-           "excess_return_1y", "excess_return_ytd", "beta", "alpha", "correlation", "tracking_error",
-           "information_ratio")
+FIGURES = (
+    "benchmark_return_1d",
+    "benchmark_return_1m",
+    "benchmark_return_ytd",
+    "benchmark_return_1y",
+    "excess_return_1y",
+    "excess_return_ytd",
+    "beta",
+    "alpha",
+    "correlation",
+    "tracking_error",
+    "information_ratio",
+)
 
 
-def compare_to_benchmark(values: np.ndarray, calendar: np.ndarray, bench: np.ndarray, bench_traded: np.ndarray,
-                         dates: np.ndarray, *, risk_free_rate: float) -> FigureSet:
+def compare_to_benchmark(
+    values: np.ndarray,
+    calendar: np.ndarray,
+    bench: np.ndarray,
+    bench_traded: np.ndarray,
+    dates: np.ndarray,
+    *,
+    risk_free_rate: float,
+) -> FigureSet:
     """Benchmark-relative figures for each row of `values` against `bench`, with windows and null reasons.
 
     `values` and `calendar` are as in performance.performance; `bench` is the benchmark's
@@ -54,9 +82,23 @@ def compare_to_benchmark(values: np.ndarray, calendar: np.ndarray, bench: np.nda
     per_year = periods_per_year(shared, dates)
     first, from_end = first_true(shared), first_true(shared[:, ::-1])
     last = np.where(from_end >= 0, shared.shape[1] - 1 - from_end, -1)
-    figures.columns.update(as_of=window.day(window.end), window_start=window.day(first), window_end=window.day(last),
-                           observations=count, periods_per_year=per_year)
-    co_movement(rp, rb, count, per_year, no_value, window.full_year, figures, risk_free_rate=risk_free_rate)
+    figures.columns.update(
+        as_of=window.day(window.end),
+        window_start=window.day(first),
+        window_end=window.day(last),
+        observations=count,
+        periods_per_year=per_year,
+    )
+    co_movement(
+        rp,
+        rb,
+        count,
+        per_year=per_year,
+        no_value=no_value,
+        full_year=window.full_year,
+        figures=figures,
+        risk_free_rate=risk_free_rate,
+    )
     return figures
 
 
@@ -67,8 +109,17 @@ def _bench_at(bench: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.where(index >= 0, bench[np.maximum(index, 0)], np.nan)
 
 
-def co_movement(rp: np.ndarray, rb: np.ndarray, count: np.ndarray, per_year: np.ndarray, no_value: np.ndarray,
-                full_year: np.ndarray, figures: FigureSet, *, risk_free_rate: float) -> None:
+def co_movement(
+    rp: np.ndarray,
+    rb: np.ndarray,
+    count: np.ndarray,
+    *,
+    per_year: np.ndarray,
+    no_value: np.ndarray,
+    full_year: np.ndarray,
+    figures: FigureSet,
+    risk_free_rate: float,
+) -> None:
     """Beta, alpha, correlation, tracking error and information ratio of paired daily returns.
 
     With P = periods_per_year and t = risk_free_rate / P: beta = cov(rp, rb) / var(rb);
@@ -91,17 +142,25 @@ def co_movement(rp: np.ndarray, rb: np.ndarray, count: np.ndarray, per_year: np.
     no_spread = spread < FLAT
     too_few = [(no_value, NO_VALUE), (few, TOO_FEW_SHARED)]
     figures.add("beta", null_where(beta, few | flat_bench), [*too_few, (flat_bench, FLAT_BENCHMARK)])
-    figures.add("alpha", null_where(alpha, few | flat_bench | ~full_year), [
-        (no_value, NO_VALUE), (~full_year, LESS_THAN_A_YEAR), (few, TOO_FEW_SHARED), (flat_bench, FLAT_BENCHMARK)])
-    figures.add("correlation", null_where(correlation, few | flat_bench | flat_own), [
-        *too_few, (flat_bench, FLAT_BENCHMARK), (flat_own, FLAT_PORTFOLIO)])
+    figures.add(
+        "alpha",
+        null_where(alpha, few | flat_bench | ~full_year),
+        [(no_value, NO_VALUE), (~full_year, LESS_THAN_A_YEAR), (few, TOO_FEW_SHARED), (flat_bench, FLAT_BENCHMARK)],
+    )
+    figures.add(
+        "correlation",
+        null_where(correlation, few | flat_bench | flat_own),
+        [*too_few, (flat_bench, FLAT_BENCHMARK), (flat_own, FLAT_PORTFOLIO)],
+    )
     figures.add("tracking_error", null_where(np.where(no_spread, 0.0, spread) * np.sqrt(per_year), few), too_few)
-    figures.add("information_ratio", null_where(information, few | no_spread), [
-        *too_few, (no_spread, ZERO_TRACKING_ERROR)])
+    figures.add(
+        "information_ratio", null_where(information, few | no_spread), [*too_few, (no_spread, ZERO_TRACKING_ERROR)]
+    )
 
 
-def asset_correlations(closes: np.ndarray, traded: np.ndarray, bench: np.ndarray, bench_traded: np.ndarray,
-                       dates: np.ndarray) -> np.ndarray:
+def asset_correlations(
+    closes: np.ndarray, traded: np.ndarray, bench: np.ndarray, bench_traded: np.ndarray, dates: np.ndarray
+) -> np.ndarray:
     """Each asset's correlation with the benchmark (assets x days closes), on its own calendar as a
     portfolio holding only it would be; NaN under the same minimums."""
     figures = compare_to_benchmark(closes, traded, bench, bench_traded, dates, risk_free_rate=0.0)

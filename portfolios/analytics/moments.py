@@ -4,6 +4,7 @@ Sums run strictly left to right (row_sum), so a row's figures do not change in t
 when the date axis around it holds other days: numpy's pairwise sum groups terms by their
 positions, and zeros standing in for days a row is not observed on would shift them.
 """
+
 import numpy as np
 
 
@@ -51,7 +52,8 @@ def paired_moments(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         denominator = np.where(count >= 2, count - 1, np.nan)
         return {
-            "mean_x": mean_x, "mean_y": mean_y,
+            "mean_x": mean_x,
+            "mean_y": mean_y,
             "var_x": row_sum(dx * dx) / denominator,
             "var_y": row_sum(dy * dy) / denominator,
             "cov": row_sum(dx * dy) / denominator,

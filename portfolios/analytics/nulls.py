@@ -4,6 +4,7 @@ A figure is null (NaN here, NULL when stored) rather than a number nobody should
 few observations for it, or a denominator that is zero up to floating-point noise. Each null
 carries one of the reasons below, which the API returns beside it.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,7 +64,7 @@ class FigureSet:
     def null_reasons(self) -> list[dict[str, str]]:
         """Per row, figure name -> reason for each null figure."""
         rows = len(next(iter(self.columns.values()))) if self.columns else 0
-        out = [{} for _ in range(rows)]
+        out: list[dict[str, str]] = [{} for _ in range(rows)]
         for name, why in self.reasons.items():
             for row in np.flatnonzero(why != ""):
                 out[row][name] = why[row]

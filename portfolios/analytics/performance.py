@@ -6,22 +6,41 @@ buy-and-hold history of the current positions, on the run's shared ascending dat
 (valuation.value_series). A value is NaN before every held asset had a price. Formulas,
 windows, conventions and minimum observations are in docs/figures.md.
 """
+
 import numpy as np
 
 from .moments import masked_std, row_sum
 from .nulls import (
-    FLAT, LESS_THAN_A_YEAR, MIN_RETURNS, NO_DRAWDOWN, NO_HISTORY, NO_RETURNS, NO_VALUE, TOO_FEW_RETURNS, ZERO_DOWNSIDE,
-    ZERO_VOLATILITY, FigureSet, null_where,
+    FLAT,
+    LESS_THAN_A_YEAR,
+    MIN_RETURNS,
+    NO_DRAWDOWN,
+    NO_HISTORY,
+    NO_RETURNS,
+    NO_VALUE,
+    TOO_FEW_RETURNS,
+    ZERO_DOWNSIDE,
+    ZERO_VOLATILITY,
+    FigureSet,
+    null_where,
 )
 from .windows import Window, first_true, interval_returns, last_observed, one_year_window, take_rows
 
 PERIOD_RETURNS = ("return_1d", "return_1m", "return_ytd", "return_1y")
-FIGURES = (*PERIOD_RETURNS, "cumulative_return", "annualised_return", "volatility", "downside_deviation", "sharpe",
-           "sortino", "max_drawdown", "calmar")
+FIGURES = (
+    *PERIOD_RETURNS,
+    "cumulative_return",
+    "annualised_return",
+    "volatility",
+    "downside_deviation",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+)
 
 
-def performance(values: np.ndarray, calendar: np.ndarray, dates: np.ndarray, *,
-                risk_free_rate: float) -> FigureSet:
+def performance(values: np.ndarray, calendar: np.ndarray, dates: np.ndarray, *, risk_free_rate: float) -> FigureSet:
     """Every performance figure for each row of `values`, with its window and null reasons.
 
     Columns: FIGURES (floats); start_<period return> (the date each period return starts
@@ -35,18 +54,37 @@ def performance(values: np.ndarray, calendar: np.ndarray, dates: np.ndarray, *,
     returns, observed = interval_returns(values, window.inside)
     count = observed.sum(axis=1)
     no_value = window.end < 0
-    figures.columns.update(window_start=window.day(window.start), window_end=window.day(window.end),
-                           observations=count, periods_per_year=window.periods_per_year)
+    figures.columns.update(
+        window_start=window.day(window.start),
+        window_end=window.day(window.end),
+        observations=count,
+        periods_per_year=window.periods_per_year,
+    )
     growth(values, window, count, figures)
-    risk(returns, observed, count, window.periods_per_year, no_value, figures, risk_free_rate=risk_free_rate)
+    risk(
+        returns,
+        observed,
+        count,
+        per_year=window.periods_per_year,
+        no_value=no_value,
+        figures=figures,
+        risk_free_rate=risk_free_rate,
+    )
     worst = drawdown(values, window, count, figures)
     few = (count < MIN_RETURNS) | no_value
     annualised = figures.columns["annualised_return"]
     with np.errstate(divide="ignore", invalid="ignore"):
         calmar = annualised / -worst
-    figures.add("calmar", null_where(calmar, few | np.isnan(annualised) | (worst >= 0)), [
-        (no_value, NO_VALUE), (~window.full_year, LESS_THAN_A_YEAR), (few, TOO_FEW_RETURNS),
-        (worst >= 0, NO_DRAWDOWN)])
+    figures.add(
+        "calmar",
+        null_where(calmar, few | np.isnan(annualised) | (worst >= 0)),
+        [
+            (no_value, NO_VALUE),
+            (~window.full_year, LESS_THAN_A_YEAR),
+            (few, TOO_FEW_RETURNS),
+            (worst >= 0, NO_DRAWDOWN),
+        ],
+    )
     return figures
 
 
@@ -71,12 +109,23 @@ def growth(values: np.ndarray, window: Window, count: np.ndarray, figures: Figur
         cumulative = take_rows(values, window.end) / take_rows(values, window.start) - 1.0
         annualised = (1.0 + cumulative) ** (window.periods_per_year / np.maximum(count, 1)) - 1.0
     figures.add("cumulative_return", null_where(cumulative, none), [(no_value, NO_VALUE), (none, NO_RETURNS)])
-    figures.add("annualised_return", null_where(annualised, none | ~window.full_year), [
-        (no_value, NO_VALUE), (~window.full_year, LESS_THAN_A_YEAR), (none, NO_RETURNS)])
+    figures.add(
+        "annualised_return",
+        null_where(annualised, none | ~window.full_year),
+        [(no_value, NO_VALUE), (~window.full_year, LESS_THAN_A_YEAR), (none, NO_RETURNS)],
+    )
 
 
-def risk(returns: np.ndarray, observed: np.ndarray, count: np.ndarray, per_year: np.ndarray, no_value: np.ndarray,
-         figures: FigureSet, *, risk_free_rate: float) -> None:
+def risk(
+    returns: np.ndarray,
+    observed: np.ndarray,
+    count: np.ndarray,
+    *,
+    per_year: np.ndarray,
+    no_value: np.ndarray,
+    figures: FigureSet,
+    risk_free_rate: float,
+) -> None:
     """Volatility, downside deviation, Sharpe and Sortino ratios from the window's daily returns.
 
     With t = risk_free_rate / periods_per_year the daily target and P = periods_per_year:
@@ -96,8 +145,9 @@ def risk(returns: np.ndarray, observed: np.ndarray, count: np.ndarray, per_year:
     flat, no_downside = deviation < FLAT, downside < FLAT
     too_few = [(no_value, NO_VALUE), (few, TOO_FEW_RETURNS)]
     figures.add("volatility", null_where(np.where(flat, 0.0, deviation) * np.sqrt(per_year), few), too_few)
-    figures.add("downside_deviation", null_where(np.where(no_downside, 0.0, downside) * np.sqrt(per_year), few),
-                too_few)
+    figures.add(
+        "downside_deviation", null_where(np.where(no_downside, 0.0, downside) * np.sqrt(per_year), few), too_few
+    )
     figures.add("sharpe", null_where(sharpe, few | flat), [*too_few, (flat, ZERO_VOLATILITY)])
     figures.add("sortino", null_where(sortino, few | no_downside), [*too_few, (no_downside, ZERO_DOWNSIDE)])
 
@@ -123,7 +173,9 @@ def drawdown(values: np.ndarray, window: Window, count: np.ndarray, figures: Fig
     peak = take_rows(last_observed(inside & (series >= peaks)), np.where(fell, trough, -1), fill=-1)
     back = inside & (days > trough[:, None]) & (values >= take_rows(values, peak)[:, None])
     recovery = np.where(fell, first_true(back), -1)
-    figures.columns.update(max_drawdown_peak=window.day(peak),
-                           max_drawdown_trough=window.day(np.where(fell, trough, -1)),
-                           max_drawdown_recovery=window.day(recovery))
+    figures.columns.update(
+        max_drawdown_peak=window.day(peak),
+        max_drawdown_trough=window.day(np.where(fell, trough, -1)),
+        max_drawdown_recovery=window.day(recovery),
+    )
     return figures.add("max_drawdown", null_where(worst, few), [(window.end < 0, NO_VALUE), (few, TOO_FEW_RETURNS)])

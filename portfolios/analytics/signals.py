@@ -10,6 +10,7 @@ For an asset's own daily closes p[0..t] (t = latest, counted in the asset's trad
 An asset with fewer than 253 closes (today plus the 252 before it that momentum reaches
 back to) holds with strength 0 and reason "not enough history".
 """
+
 import numpy as np
 
 SMA_DAYS = 200

@@ -4,6 +4,7 @@ Values are summed over a portfolio's holdings one at a time in asset order, not 
 matrix product, whose grouping of terms depends on the shape of the matrices: a portfolio's
 value then does not change in the last bit with the other assets a run happens to load.
 """
+
 import numpy as np
 
 from .moments import row_sum

@@ -6,6 +6,7 @@ asset it holds traded (a bar, or a quote newer than the last bar). Other days of
 carry forward-filled values that are not observations of it, so they are skipped, not counted
 as zero returns: a portfolio's figures do not depend on what else is on the axis.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,9 @@ def months_before(days: np.ndarray, months: int) -> np.ndarray:
     target = month - months
     length = (target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")
     offset = np.minimum(days - month.astype("datetime64[D]"), length - 1)
-    return target.astype("datetime64[D]") + offset
+    # numpy's stubs type datetime64 arithmetic as Any; the result is an array of days.
+    shifted: np.ndarray = target.astype("datetime64[D]") + offset
+    return shifted
 
 
 def first_true(mask: np.ndarray) -> np.ndarray:
@@ -35,7 +38,7 @@ def first_true(mask: np.ndarray) -> np.ndarray:
     return np.where(mask.any(axis=1), np.argmax(mask, axis=1), -1)
 
 
-def take_rows(matrix: np.ndarray, index: np.ndarray, fill=np.nan) -> np.ndarray:
+def take_rows(matrix: np.ndarray, index: np.ndarray, fill: float = np.nan) -> np.ndarray:
     """matrix[row, index[row]] for every row; `fill` where index is -1."""
     if not matrix.shape[1]:
         return np.full(matrix.shape[0], fill)
@@ -113,6 +116,7 @@ def one_year_window(values: np.ndarray, calendar: np.ndarray, dates: np.ndarray)
 
         def last_at(position: np.ndarray) -> np.ndarray:
             return take_rows(last, position, fill=-1)
+
     end_day = day_at(dates, end)
 
     def on_or_before(day: np.ndarray) -> np.ndarray:
@@ -129,8 +133,15 @@ def one_year_window(values: np.ndarray, calendar: np.ndarray, dates: np.ndarray)
     full_year = references["return_1y"] >= 0
     start = np.where(full_year, references["return_1y"], first)
     inside = observed & (np.arange(days) >= start[:, None]) & (start[:, None] >= 0)
-    return Window(dates=dates, end=end, start=start, full_year=full_year, inside=inside, references=references,
-                  periods_per_year=periods_per_year(inside, dates))
+    return Window(
+        dates=dates,
+        end=end,
+        start=start,
+        full_year=full_year,
+        inside=inside,
+        references=references,
+        periods_per_year=periods_per_year(inside, dates),
+    )
 
 
 def periods_per_year(observed: np.ndarray, dates: np.ndarray) -> np.ndarray:

@@ -1,9 +1,14 @@
-"""Shapes of the portfolio read API, for the OpenAPI schema.
+"""Shapes of the portfolio read API; they render the responses from portfolios.selectors.read_api's data.
 
-The responses themselves are JSON-ready dicts built by portfolios.selectors and kept as they
-are in the data cache; tests check that these serializers name exactly their fields.
+The read cache keeps what these render (portfolios/api/cached_reads.py). Fields are declared
+in the order the responses show them; bases come first, so a shared part sits where its base is.
 """
-from drf_spectacular.utils import extend_schema_serializer
+
+from datetime import datetime
+from typing import cast
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -15,7 +20,18 @@ class OwnerSerializer(serializers.Serializer):
 NULL_REASONS_HELP = "Figure name to why that figure is null: too few observations, or a zero denominator."
 
 
-class MetricsSummarySerializer(serializers.Serializer):
+class ShownNullReasonsField(serializers.DictField):
+    """Null reasons of the figures its serializer shows only: a summary leaves the others out."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.CharField(), help_text=NULL_REASONS_HELP, **kwargs)
+
+    def to_representation(self, value):
+        shown = cast("serializers.Serializer", self.parent).fields
+        return super().to_representation({name: reason for name, reason in value.items() if name in shown})
+
+
+class HeadlineFiguresSerializer(serializers.Serializer):
     as_of = serializers.DateField(help_text="The portfolio's last observation: where its figures end.")
     market_value = serializers.DecimalField(max_digits=20, decimal_places=2, help_text="Of priced holdings only.")
     cost = serializers.DecimalField(max_digits=20, decimal_places=2, help_text="Of priced holdings only.")
@@ -24,7 +40,10 @@ class MetricsSummarySerializer(serializers.Serializer):
     return_1m = serializers.FloatField(allow_null=True)
     return_ytd = serializers.FloatField(allow_null=True)
     return_1y = serializers.FloatField(allow_null=True)
-    null_reasons = serializers.DictField(child=serializers.CharField(), help_text=NULL_REASONS_HELP)
+
+
+class MetricsSummarySerializer(HeadlineFiguresSerializer):
+    null_reasons = ShownNullReasonsField()
 
 
 class UnpricedHoldingSerializer(serializers.Serializer):
@@ -35,23 +54,30 @@ class UnpricedHoldingSerializer(serializers.Serializer):
 class FigureWindowSerializer(serializers.Serializer):
     """What a set of figures covers and the conventions behind it (docs/figures.md)."""
 
-    return_basis = serializers.ChoiceField(choices=["total", "price"], help_text=(
-        "total: dividends reinvested; price: prices adjusted for splits only. Both sides of a comparison alike."))
+    return_basis = serializers.ChoiceField(
+        choices=["total", "price"],
+        help_text=(
+            "total: dividends reinvested; price: prices adjusted for splits only. Both sides of a comparison alike."
+        ),
+    )
     window_start = serializers.DateField(allow_null=True, help_text="The value the window's first return starts from.")
     window_end = serializers.DateField(allow_null=True, help_text="The window's last observation.")
     observations = serializers.IntegerField(help_text="Daily returns in the window.")
-    periods_per_year = serializers.IntegerField(allow_null=True, help_text=(
-        "Annualisation: 252 on a weekday calendar, 365 when observed at weekends too."))
+    periods_per_year = serializers.IntegerField(
+        allow_null=True, help_text=("Annualisation: 252 on a weekday calendar, 365 when observed at weekends too.")
+    )
     risk_free_rate = serializers.FloatField(help_text="Annual rate Sharpe, Sortino and alpha are measured against.")
     null_reasons = serializers.DictField(child=serializers.CharField(), help_text=NULL_REASONS_HELP)
 
 
-class MetricsSerializer(FigureWindowSerializer, MetricsSummarySerializer):
+class MetricsSerializer(HeadlineFiguresSerializer, FigureWindowSerializer):
     """Valuation and performance over the portfolio's own calendar and its last 12 months."""
 
     unpriced_holdings = UnpricedHoldingSerializer(many=True, help_text="Left out of value, cost and every figure.")
-    period_starts = serializers.DictField(child=serializers.DateField(), help_text=(
-        "Period return (return_1d, return_1m, return_ytd, return_1y) to the date it is measured from."))
+    period_starts = serializers.DictField(
+        child=serializers.DateField(),
+        help_text=("Period return (return_1d, return_1m, return_ytd, return_1y) to the date it is measured from."),
+    )
     cumulative_return = serializers.FloatField(allow_null=True, help_text="Over the window.")
     annualised_return = serializers.FloatField(allow_null=True, help_text="Compound annual growth; needs a year.")
     volatility = serializers.FloatField(allow_null=True, help_text="Annualised standard deviation of daily returns.")
@@ -77,12 +103,15 @@ class PortfolioSummarySerializer(serializers.Serializer):
     metrics = MetricsSummarySerializer(allow_null=True)
 
 
-@extend_schema_serializer(many=False)  # a page object, though the view is a list action
-class PortfolioPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = PortfolioSummarySerializer(many=True)
+@extend_schema_field(OpenApiTypes.STR)
+class PriceTimeField(serializers.Field):
+    """When a price was true: a quote's time (a datetime, rendered as the API renders times) or a
+    daily close's date."""
+
+    def to_representation(self, value):
+        if isinstance(value, datetime):
+            return serializers.DateTimeField().to_representation(value)
+        return serializers.DateField().to_representation(value)
 
 
 class HoldingSerializer(serializers.Serializer):
@@ -91,9 +120,13 @@ class HoldingSerializer(serializers.Serializer):
     asset_class = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=24, decimal_places=8)
     cost_basis = serializers.DecimalField(max_digits=20, decimal_places=2)
-    price = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True,
-                                     help_text="The quote when newer than the last daily bar, else the last close.")
-    price_as_of = serializers.CharField(allow_null=True, help_text="The quote's time or the close's date.")
+    price = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=6,
+        allow_null=True,
+        help_text="The quote when newer than the last daily bar, else the last close.",
+    )
+    price_as_of = PriceTimeField(allow_null=True, help_text="The quote's time or the close's date.")
     market_value = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
     weight = serializers.FloatField(allow_null=True)
 
@@ -106,14 +139,14 @@ class StrategySerializer(serializers.Serializer):
 
 
 class AllocationSerializer(serializers.Serializer):
-    symbol = serializers.CharField()
+    symbol = serializers.CharField(source="asset.symbol")
     target_weight = serializers.FloatField()
     tilted_weight = serializers.FloatField()
     current_weight = serializers.FloatField()
 
 
 class SignalSerializer(serializers.Serializer):
-    symbol = serializers.CharField()
+    symbol = serializers.CharField(source="asset.symbol")
     as_of = serializers.DateField()
     action = serializers.ChoiceField(choices=["buy", "sell", "hold"])
     strength = serializers.FloatField()
@@ -123,7 +156,7 @@ class SignalSerializer(serializers.Serializer):
 
 
 class ProposalSerializer(serializers.Serializer):
-    symbol = serializers.CharField()
+    symbol = serializers.CharField(source="asset.symbol")
     quantity = serializers.DecimalField(max_digits=24, decimal_places=8, help_text="Positive buys, negative sells.")
     price = serializers.DecimalField(max_digits=20, decimal_places=6)
     value = serializers.DecimalField(max_digits=20, decimal_places=2)
@@ -133,12 +166,15 @@ class ProposalSerializer(serializers.Serializer):
     refresh_id = serializers.CharField()
 
 
-class ComparisonSerializer(FigureWindowSerializer):
+class ComparedWithSerializer(serializers.Serializer):
+    benchmark_symbol = serializers.CharField()
+    as_of = serializers.DateField()
+
+
+class ComparisonSerializer(ComparedWithSerializer, FigureWindowSerializer):
     """Against the benchmark over the portfolio's periods; co-movement over the window's days
     on which the benchmark traded too."""
 
-    benchmark_symbol = serializers.CharField()
-    as_of = serializers.DateField()
     benchmark_return_1d = serializers.FloatField(allow_null=True)
     benchmark_return_1m = serializers.FloatField(allow_null=True)
     benchmark_return_ytd = serializers.FloatField(allow_null=True)

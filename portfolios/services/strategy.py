@@ -1,49 +1,62 @@
 """Recalculating strategies: signal-tilted allocations, rebalance proposals and, when asked, applying them."""
+
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from refresh_project.bulk_writes import write_rows
+from core.bulk_writes import write_rows
+from portfolios.analytics.allocation import rebalance_trades, tilt_weights
+from portfolios.models import Allocation, ProposalStatus, RebalanceProposal
+from portfolios.selectors.assets import asset_ids_by_symbol
+from portfolios.selectors.holdings import existing_portfolio_ids, held_asset_ids, load_holdings
+from portfolios.selectors.prices import load_latest_prices
+from portfolios.selectors.strategies import StrategyRow, signal_strengths, strategies_for
 
-from ..analytics.allocation import rebalance_trades, tilt_weights
-from ..models import Allocation, ProposalStatus, RebalanceProposal
-from ..parallel import run_chunks
-from ..selectors import (
-    asset_ids_by_symbol, existing_portfolio_ids, held_asset_ids, load_holdings, load_latest_prices,
-    signal_strengths, strategies_for,
-)
+from .chunks import Params, calculate_in_chunks
 from .rebalance import apply_rebalances
 from .storage import rounded
 
 logger = logging.getLogger(__name__)
+# Rows to write as columns: field name -> one value per row.
+Columns = dict[str, list[Any]]
 
 
 def recalculate_strategies(
-    *, portfolio_ids: Sequence[int] | None = None, apply: bool = False, refresh_id: str = "",
+    *,
+    portfolio_ids: Sequence[int] | None = None,
+    apply: bool = False,
+    refresh_id: str = "",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
     """Re-tilts the portfolios' strategies (all when None) and proposes trades for drifted assets.
 
     Per strategy: upserts one Allocation per asset it targets or holds (dropping stale ones),
     marks earlier `proposed` proposals superseded and creates the new ones. Only with
-    apply=True are the new proposals applied to holdings. Each chunk of
-    REFRESH_METRICS_CHUNK portfolios is one transaction, followed by on_progress(done, total).
-    Returns counts {"allocations", "proposals", "applied"}.
+    apply=True are the new proposals applied to holdings. Each chunk of portfolios is one
+    transaction (services/chunks.py: chunks may go to other workers), followed by
+    on_progress(done, total). Returns counts {"allocations", "proposals", "applied"}.
     """
     ids = existing_portfolio_ids(portfolio_ids=portfolio_ids)
-    counts = {"allocations": 0, "proposals": 0, "applied": 0}
-    for chunk_counts in run_chunks(_rebalance_chunk, (apply, refresh_id), ids, on_progress=on_progress):
-        for name, count in chunk_counts.items():
-            counts[name] += count
-    return counts
+    stored = calculate_in_chunks(
+        work=rebalance_chunk,
+        params={"apply": apply, "refresh_id": refresh_id},
+        portfolio_ids=ids,
+        on_progress=on_progress,
+    )
+    return {name: stored.get(name, 0) for name in ("allocations", "proposals", "applied")}
 
 
-def _rebalance_chunk(job: tuple[bool, str], chunk: Sequence[int]) -> dict[str, int]:
-    """Re-tilts one chunk of portfolios' strategies in one transaction; returns its counts."""
-    apply, refresh_id = job
+def rebalance_chunk(params: Params, chunk: Sequence[int]) -> dict[str, int]:
+    """Re-tilts one chunk of portfolios' strategies in one transaction; returns its counts.
+
+    params: apply (bool) and the run's refresh_id.
+    """
+    apply, refresh_id = params["apply"], params["refresh_id"]
     strategies = strategies_for(portfolio_ids=chunk)
     if not strategies:
         return {}
@@ -54,7 +67,7 @@ def _rebalance_chunk(job: tuple[bool, str], chunk: Sequence[int]) -> dict[str, i
     return {"allocations": len(allocations["asset"]), "proposals": len(proposals["asset"]), "applied": applied}
 
 
-def _rebalance_columns(strategies: list[tuple]) -> tuple[dict[str, list], dict[str, list]]:
+def _rebalance_columns(strategies: list[StrategyRow]) -> tuple[Columns, Columns]:
     """Allocation and RebalanceProposal rows for one chunk of strategies, computed as matrices
     and returned as columns (field name -> values)."""
     weights = [_target_weights(strategy_id, raw) for strategy_id, _, raw, _, _ in strategies]
@@ -76,24 +89,29 @@ def _rebalance_columns(strategies: list[tuple]) -> tuple[dict[str, list], dict[s
     asset_array = np.asarray(asset_ids, dtype=np.int64)
     rows, cols = np.nonzero((targets != 0) | (quantities != 0))
     allocations = {
-        "strategy": strategy_ids[rows].tolist(), "asset": asset_array[cols].tolist(),
-        "target_weight": targets[rows, cols].tolist(), "tilted_weight": tilted[rows, cols].tolist(),
+        "strategy": strategy_ids[rows].tolist(),
+        "asset": asset_array[cols].tolist(),
+        "target_weight": targets[rows, cols].tolist(),
+        "tilted_weight": tilted[rows, cols].tolist(),
         "current_weight": trades["current_weight"][rows, cols].tolist(),
     }
     rows, cols = np.nonzero(trades["trade"])
     proposals = {
-        "strategy": strategy_ids[rows].tolist(), "asset": asset_array[cols].tolist(),
+        "strategy": strategy_ids[rows].tolist(),
+        "asset": asset_array[cols].tolist(),
         "current_weight": trades["current_weight"][rows, cols].tolist(),
-        "target_weight": tilted[rows, cols].tolist(), "quantity": rounded(trades["quantity"][rows, cols], 8),
-        "price": rounded(prices[cols], 6), "value": rounded(trades["value"][rows, cols], 2),
+        "target_weight": tilted[rows, cols].tolist(),
+        "quantity": rounded(trades["quantity"][rows, cols], 8),
+        "price": rounded(prices[cols], 6),
+        "value": rounded(trades["value"][rows, cols], 2),
     }
     return allocations, proposals
 
 
-def _target_weights(strategy_id: int, raw) -> dict[str, float]:
+def _target_weights(strategy_id: int, raw: object) -> dict[str, float]:
     """The usable {symbol: weight} entries of target_weights; hand-edited JSON can hold anything."""
-    targets = {}
-    for symbol, weight in (raw.items() if isinstance(raw, dict) else ()):
+    targets: dict[str, float] = {}
+    for symbol, weight in raw.items() if isinstance(raw, dict) else ():
         try:
             targets[symbol] = float(weight)
         except (TypeError, ValueError):
@@ -101,14 +119,24 @@ def _target_weights(strategy_id: int, raw) -> dict[str, float]:
     return targets
 
 
-def _store(strategies: list[tuple], allocations: dict[str, list], proposals: dict[str, list], *,
-           now, refresh_id: str) -> None:
+def _store(
+    strategies: list[StrategyRow], allocations: Columns, proposals: Columns, *, now: datetime, refresh_id: str
+) -> None:
     """Replaces the chunk's allocations and open proposals with the freshly calculated ones."""
     strategy_ids = [row[0] for row in strategies]
     write_rows(Allocation, columns=allocations, constants={"calculated_at": now}, unique_fields=["strategy", "asset"])
     # Allocations not rewritten just now (stamped `now`) are for assets no longer targeted or held.
     Allocation.objects.filter(strategy_id__in=strategy_ids).exclude(calculated_at=now).delete()
     RebalanceProposal.objects.filter(strategy_id__in=strategy_ids, status=ProposalStatus.PROPOSED).update(
-        status=ProposalStatus.SUPERSEDED)
-    write_rows(RebalanceProposal, columns=proposals, constants={
-        "status": ProposalStatus.PROPOSED.value, "created_at": now, "refresh_id": refresh_id, "applied_at": None})
+        status=ProposalStatus.SUPERSEDED
+    )
+    write_rows(
+        RebalanceProposal,
+        columns=proposals,
+        constants={
+            "status": ProposalStatus.PROPOSED.value,
+            "created_at": now,
+            "refresh_id": refresh_id,
+            "applied_at": None,
+        },
+    )

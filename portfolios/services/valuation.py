@@ -7,15 +7,16 @@ whole run; a portfolio whose prices all stopped well before the run's last day (
 holding, say) is valued over a history of its own instead, so that its window is the year before
 its own last day, however long ago, whatever else the run holds.
 """
+
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import numpy as np
 
-from ..analytics.nulls import FigureSet
-from ..analytics.valuation import value_series
-from ..analytics.windows import HISTORY_DAYS
-from ..selectors import PriceHistory, load_price_history
+from portfolios.analytics.nulls import FigureSet
+from portfolios.analytics.valuation import value_series
+from portfolios.analytics.windows import HISTORY_DAYS
+from portfolios.selectors.prices import PriceHistory, load_price_history
 
 # A portfolio whose last price is this much older than the run's last day gets a history of its own.
 STALE_AFTER = np.timedelta64(14, "D")
@@ -51,7 +52,8 @@ def calendar_groups(calendar: np.ndarray, *, limit: int = CALENDAR_GROUPS) -> li
     for column in words.T:
         key = key * np.uint64(0x100000001B3) ^ column
     _, which, sizes = np.unique(key, return_inverse=True, return_counts=True)
-    groups, rest = [], []
+    groups: list[tuple[np.ndarray, np.ndarray]] = []
+    rest: list[np.ndarray] = []
     for rank, group in enumerate(np.argsort(-sizes, kind="stable")):
         members = np.flatnonzero(which == group)
         alike = (packed[members] == packed[members[0]]).all(axis=1)
@@ -60,9 +62,9 @@ def calendar_groups(calendar: np.ndarray, *, limit: int = CALENDAR_GROUPS) -> li
             rest.append(members[~alike])
         else:
             rest.append(members)
-    rest = np.sort(np.concatenate(rest))
-    if len(rest):
-        groups.append((rest, np.flatnonzero(calendar[rest].any(axis=0))))
+    leftover = np.sort(np.concatenate(rest))
+    if len(leftover):
+        groups.append((leftover, np.flatnonzero(calendar[leftover].any(axis=0))))
     return groups
 
 
@@ -74,13 +76,15 @@ def figures_by_calendar(history: PriceHistory, quantities: np.ndarray, figures_o
         if len(rows) == values.shape[0] and len(days) == values.shape[1]:  # one calendar, every day
             parts.append((rows, figures_of(history, values, calendar)))
         else:
-            parts.append((rows, figures_of(history.on_days(days), values[np.ix_(rows, days)],
-                                           calendar[np.ix_(rows, days)])))
+            parts.append(
+                (rows, figures_of(history.on_days(days), values[np.ix_(rows, days)], calendar[np.ix_(rows, days)]))
+            )
     return FigureSet.stacked(parts, quantities.shape[0])
 
 
-def figures_on_own_calendars(history: PriceHistory, quantities: np.ndarray, figures_of: Figures, *,
-                             also_read: Sequence[int] = ()) -> FigureSet:
+def figures_on_own_calendars(
+    history: PriceHistory, quantities: np.ndarray, figures_of: Figures, *, also_read: Sequence[int] = ()
+) -> FigureSet:
     """figures_by_calendar, with stale portfolios' rows from a history of their own.
 
     Quantities of unpriced assets must be zero already. `also_read` names assets figures_of
@@ -96,9 +100,11 @@ def figures_on_own_calendars(history: PriceHistory, quantities: np.ndarray, figu
     parts = [(fresh, figures_by_calendar(history, quantities[fresh], figures_of))] if len(fresh) else []
     columns = np.flatnonzero((quantities[stale] != 0).any(axis=0))
     held = [history.asset_ids[c] for c in columns]
-    own = load_price_history(asset_ids=[*held, *(a for a in also_read if a not in held)],
-                             start=ends[stale].min().item() - timedelta(days=HISTORY_DAYS))
+    own = load_price_history(
+        asset_ids=[*held, *(a for a in also_read if a not in held)],
+        start=ends[stale].min().item() - timedelta(days=HISTORY_DAYS),
+    )
     stale_quantities = np.zeros((int(stale.sum()), len(own.asset_ids)))
-    stale_quantities[:, :len(columns)] = quantities[stale][:, columns]
+    stale_quantities[:, : len(columns)] = quantities[stale][:, columns]
     parts.append((np.flatnonzero(stale), figures_by_calendar(own, stale_quantities, figures_of)))
     return FigureSet.stacked(parts, quantities.shape[0])

@@ -3,6 +3,7 @@
 Visibility asks the same access rules the service enforces; the click itself goes through
 ``request_refresh`` (permissions, rate limits, dedup), so a forged POST is refused there.
 """
+
 from django.contrib import messages
 from django.urls import reverse
 from django.utils.html import format_html
@@ -18,7 +19,7 @@ LIST_KINDS = (RefreshKind.ALL, RefreshKind.PRICES, RefreshKind.STRATEGY, Refresh
 
 def allowed_modes(user) -> list[tuple[str, str]]:
     """Modes this user may pick, incremental (the default) first."""
-    modes = [(RefreshMode.INCREMENTAL, "Incremental"), (RefreshMode.SMART, "Smart")]
+    modes: list[tuple[str, str]] = [(RefreshMode.INCREMENTAL, "Incremental"), (RefreshMode.SMART, "Smart")]
     if access.has_capability(user, access.USE_FULL_MODE):
         modes.append((RefreshMode.FULL, "Full"))
     return modes
@@ -26,8 +27,11 @@ def allowed_modes(user) -> list[tuple[str, str]]:
 
 def list_buttons(user) -> list[tuple[str, str]]:
     """(kind, label) of each "Refresh now" button this user may press on the runs list."""
-    return [(kind, RefreshKind(kind).label) for kind in LIST_KINDS
-            if access.may_request_kind(user=user, kind=kind, target_user_id=None)]
+    return [
+        (kind, RefreshKind(kind).label)
+        for kind in LIST_KINDS
+        if access.may_request_kind(user=user, kind=kind, target_user_id=None)
+    ]
 
 
 def may_refresh_portfolio(user, *, target_user_id: int) -> bool:
@@ -39,16 +43,16 @@ def run_link(run: RefreshRun) -> str:
     return format_html('<a href="{}">{}</a>', url, run.refresh_id)
 
 
-def start_refresh_from_admin(request, *, kind: str, mode: str, target_user_id: int | None = None
-                             ) -> RefreshRun | None:
+def start_refresh_from_admin(request, *, kind: str, mode: str, target_user_id: int | None = None) -> RefreshRun | None:
     """Request the run and tell the operator what happened, linking to it.
 
     Refusals the operator can act on (bad input, rate limits) become an error message;
     PermissionDenied propagates, so the admin answers 403.
     """
     try:
-        run, created = request_refresh(kind=kind, mode=mode, target_user_id=target_user_id,
-                                       requested_by=request.user, source=RunSource.ADMIN)
+        run, created = request_refresh(
+            kind=kind, mode=mode, target_user_id=target_user_id, requested_by=request.user, source=RunSource.ADMIN
+        )
     except RefreshError as exc:
         retry = getattr(exc, "retry_after", None)
         suffix = f" Try again in {retry} s." if retry else ""

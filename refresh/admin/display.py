@@ -1,10 +1,15 @@
 """How runs look in the admin: status badges, progress bars, durations and the step timeline."""
+
 from datetime import datetime
 
 from django.utils import timezone
 from django.utils.html import format_html
 
 from refresh.models import RefreshRun, RunStatus
+
+MS_PER_SECOND = 1000
+MS_PER_MINUTE = 60 * MS_PER_SECOND
+MINUTES_PER_HOUR = 60
 
 
 def status_badge(status: str) -> str:
@@ -17,22 +22,25 @@ def progress_bar(*, progress: float, status: str) -> str:
         '<span class="refresh-progress refresh-progress--{}" role="progressbar" aria-valuenow="{}" '
         'aria-valuemin="0" aria-valuemax="100"><span class="refresh-progress__bar" style="width: {}%"></span>'
         '</span> <span class="refresh-progress__label">{}%</span>',
-        status, percent, percent, percent,
+        status,
+        percent,
+        percent,
+        percent,
     )
 
 
-def format_duration(ms: int | float | None) -> str:
+def format_duration(ms: float | None) -> str:
     """Milliseconds for a person: 850 ms, 4.2 s, 3 min 5 s, 1 h 2 min."""
     if ms is None:
         return "—"
-    if ms < 1000:
+    if ms < MS_PER_SECOND:
         return f"{int(ms)} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    minutes, seconds = divmod(round(ms / 1000), 60)
-    if minutes < 60:
+    if ms < MS_PER_MINUTE:
+        return f"{ms / MS_PER_SECOND:.1f} s"
+    minutes, seconds = divmod(round(ms / MS_PER_SECOND), 60)
+    if minutes < MINUTES_PER_HOUR:
         return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
+    hours, minutes = divmod(minutes, MINUTES_PER_HOUR)
     return f"{hours} h {minutes} min"
 
 
@@ -60,11 +68,13 @@ def step_timeline(run: RefreshRun, *, now: datetime | None = None) -> list[dict]
         finished = step.finished_at or now
         offset = (step.started_at - start).total_seconds() / span * 100
         width = (finished - step.started_at).total_seconds() / span * 100
-        rows.append({
-            "step": step,
-            "duration": format_duration(step.duration_ms) if step.duration_ms is not None else "running",
-            "offset": f"{min(offset, 99.5):.2f}",
-            "width": f"{max(width, 0.5):.2f}",
-            "counts": sorted(step.counts.items()) if isinstance(step.counts, dict) else [],
-        })
+        rows.append(
+            {
+                "step": step,
+                "duration": format_duration(step.duration_ms) if step.duration_ms is not None else "running",
+                "offset": f"{min(offset, 99.5):.2f}",
+                "width": f"{max(width, 0.5):.2f}",
+                "counts": sorted(step.counts.items()) if isinstance(step.counts, dict) else [],
+            }
+        )
     return rows

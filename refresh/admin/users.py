@@ -1,4 +1,5 @@
 """The user admin, extended with "Refresh portfolio now" for that user's portfolios."""
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 
@@ -9,7 +10,7 @@ User = get_user_model()
 _registered = type(admin.site.get_model_admin(User))
 
 
-class UserRefreshAdmin(PortfolioRefreshAdminMixin, _registered):
+class UserRefreshAdmin(PortfolioRefreshAdminMixin, _registered):  # type: ignore[misc,valid-type]  # base known at runtime only
     refresh_owner_field = "pk"
 
 

@@ -1,4 +1,5 @@
 """Token authentication that checks a key's shape before looking it up."""
+
 import re
 
 from rest_framework import authentication, exceptions

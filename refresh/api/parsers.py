@@ -1,4 +1,5 @@
 """The API's JSON parser: any body that is not JSON is a 400 malformed_json, never a 500."""
+
 import json
 
 from rest_framework import parsers
@@ -10,7 +11,8 @@ class JSONParser(parsers.JSONParser):
     """DRF's own lets deep nesting's RecursionError through (a 500) and echoes Python's error text."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        encoding = parsers.get_encoding(parser_context or {})
+        # DRF's own charset check (3.16+), which its stubs do not know yet.
+        encoding = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]
         try:
             text = stream.read().decode(encoding)
         except UnicodeError:

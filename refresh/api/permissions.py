@@ -1,7 +1,8 @@
-"""DRF permission classes for the refresh API; they ask refresh.services.access, never decide."""
+"""DRF permission classes for the refresh API; they ask core.roles and refresh.services.access, never decide."""
+
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from refresh.models import Role
+from core.roles import Role, role_of
 from refresh.services import access
 
 
@@ -11,7 +12,7 @@ class _HasRole(BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        return bool(user and user.is_authenticated and access.role_of(user) == self.role)
+        return bool(user and user.is_authenticated and role_of(user) == self.role)
 
 
 class IsAdminRole(_HasRole):
@@ -43,5 +44,6 @@ class CanRequestRefresh(BasePermission):
     def has_permission(self, request, view):
         if request.method in SAFE_METHODS:
             return True
-        return access.may_request_kind(user=request.user, kind=view.kind,
-                                       target_user_id=view.kwargs.get("target_user_id"))
+        return access.may_request_kind(
+            user=request.user, kind=view.kind, target_user_id=view.kwargs.get("target_user_id")
+        )

@@ -1,4 +1,5 @@
 """Refresh API: one small trigger viewset per kind on a shared base, and the runs."""
+
 from http import HTTPStatus
 
 from django.urls import reverse
@@ -10,7 +11,10 @@ from rest_framework.response import Response
 from refresh.api.permissions import CanRequestRefresh
 from refresh.api.schema import run_schema, trigger_schema
 from refresh.api.serializers import (
-    RefreshRequestSerializer, RefreshRunListSerializer, RefreshRunSerializer, run_status_data,
+    RefreshRequestSerializer,
+    RefreshRunListSerializer,
+    RefreshRunSerializer,
+    RunStatusSerializer,
 )
 from refresh.models import RefreshKind, RunSource
 from refresh.selectors import get_run_for_user, runs_visible_to
@@ -23,7 +27,7 @@ def run_response(run, *, created: bool) -> Response:
     """202 with a Location while the run is active; 200 once it finished or when deduplicated."""
     code = HTTPStatus.ACCEPTED if created and not run.is_finished else HTTPStatus.OK
     location = reverse("refresh-run-detail", kwargs={"refresh_id": run.refresh_id}) + "/"
-    return Response(run_status_data(run), status=code, headers={"Location": location})
+    return Response(RunStatusSerializer(run).data, status=code, headers={"Location": location})
 
 
 @trigger_schema
@@ -46,8 +50,13 @@ class RefreshTriggerViewSet(viewsets.GenericViewSet):
         params.is_valid(raise_exception=True)
         wait = params.validated_data.pop("wait")
         target = kwargs.get("target_user_id")
-        run, created = request_refresh(kind=self.kind, requested_by=request.user, source=RunSource.API,
-                                       target_user_id=int(target) if target else None, **params.validated_data)
+        run, created = request_refresh(
+            kind=self.kind,
+            requested_by=request.user,
+            source=RunSource.API,
+            target_user_id=int(target) if target else None,
+            **params.validated_data,
+        )
         if wait and not run.is_finished:
             run = wait_for_run_within_bounds(run=run, requester_id=request.user.pk, seconds=wait)
         return run_response(run, created=created)
@@ -92,6 +101,7 @@ class RefreshRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = RefreshRunListSerializer
     lookup_field = "refresh_id"
+    lookup_value_regex = "ref_[A-Za-z0-9_-]+"
 
     def get_queryset(self):
         return runs_visible_to(user=self.request.user, filters=self.request.query_params)
@@ -103,4 +113,4 @@ class RefreshRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)  # no body: a bare button
     def cancel(self, request, refresh_id=None):
         run = get_run_for_user(user=request.user, refresh_id=refresh_id)
-        return Response(run_status_data(cancel_run(run=run, requested_by=request.user)))
+        return Response(RunStatusSerializer(cancel_run(run=run, requested_by=request.user)).data)

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             name='WaitingPickup',
             fields=[
                 ('lane', models.CharField(help_text='The django-q2 queue: the cluster name.', max_length=100, primary_key=True, serialize=False)),
-                ('task_id', models.BigIntegerField(help_text="django_q_ormq id of the lane's latest pickup task.")),
+                ('task_id', models.BigIntegerField(help_text="Id of the lane's latest pickup task in django-q2's queue.")),
             ],
         ),
     ]

@@ -1,18 +1,24 @@
-"""Who may start, see and cancel which refresh: roles from groups, capabilities from permissions.
+"""Who may start, see and cancel which refresh: capabilities from permissions, per role.
 
-Roles are the groups ``admin``, ``support`` and ``system`` (migration 0003); superusers are
-admins and anyone else is a ``user``. Capabilities are the custom permissions declared on
-RefreshRun, granted by those groups, so an operator changes a role in the admin, not here.
-The system itself (a schedule, a webhook, the command without ``--as-user``: requester None)
-has exactly the ``system`` group's permissions.
+Roles come from groups (core/roles.py). Capabilities are the custom permissions declared on
+RefreshRun, granted to the role groups (migration 0003), so an operator changes a role in the
+admin, not here. The system itself (a schedule, a webhook, the command without ``--as-user``:
+requester None) has exactly the ``system`` group's permissions.
 """
-from django.contrib.auth.models import Permission
+
+from typing import TypeAlias
+
+from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.core.exceptions import PermissionDenied
 
-from refresh.models import RefreshKind, RefreshMode, Role, RunPriority
+from core.roles import Role
+from refresh.models import RefreshKind, RefreshMode, RefreshRun, RunPriority
+
+# Who asks: the request's user (an API view or the admin; the user model is Django's), or None for
+# the system itself.
+Requester: TypeAlias = User | AnonymousUser | None
 
 APP = "refresh"
-ROLE_GROUPS = (Role.ADMIN, Role.SYSTEM, Role.SUPPORT)  # the first group a user is in decides the role
 
 REFRESH_ALL = "refresh_all"
 REFRESH_PRICES = "refresh_prices"
@@ -26,28 +32,22 @@ APPLY_REBALANCING = "apply_rebalancing"
 CANCEL_ANY_RUN = "cancel_any_run"
 VIEW_ALL_RUNS = "view_all_runs"
 
-_KIND_CAPABILITY = {
+_KIND_CAPABILITY: dict[str, str] = {
     RefreshKind.ALL: REFRESH_ALL,
     RefreshKind.PRICES: REFRESH_PRICES,
     RefreshKind.STRATEGY: REFRESH_STRATEGY,
     RefreshKind.BENCHMARK: REFRESH_BENCHMARK,
 }
-_PRIORITY_CAPABILITY = {RunPriority.HIGH: REQUEST_HIGH_PRIORITY, RunPriority.EMERGENCY: REQUEST_EMERGENCY}
-_DEFAULT_PRIORITY = {Role.ADMIN: RunPriority.HIGH, Role.USER: RunPriority.MEDIUM,
-                     Role.SUPPORT: RunPriority.MEDIUM, Role.SYSTEM: RunPriority.LOW}
-
-
-def role_of(user) -> str:
-    """The role a request from this user (None: the system itself) is recorded and limited under."""
-    if user is None:
-        return Role.SYSTEM
-    if user.is_superuser:
-        return Role.ADMIN
-    cached = getattr(user, "_refresh_role", None)  # one query per request, like Django's permission cache
-    if cached is None:
-        groups = set(user.groups.filter(name__in=ROLE_GROUPS).values_list("name", flat=True))
-        cached = user._refresh_role = next((role for role in ROLE_GROUPS if role in groups), Role.USER)
-    return cached
+_PRIORITY_CAPABILITY: dict[int, str] = {
+    RunPriority.HIGH: REQUEST_HIGH_PRIORITY,
+    RunPriority.EMERGENCY: REQUEST_EMERGENCY,
+}
+_DEFAULT_PRIORITY: dict[str, int] = {
+    Role.ADMIN: RunPriority.HIGH,
+    Role.USER: RunPriority.MEDIUM,
+    Role.SUPPORT: RunPriority.MEDIUM,
+    Role.SYSTEM: RunPriority.LOW,
+}
 
 
 def default_priority(role: str) -> int:
@@ -55,15 +55,16 @@ def default_priority(role: str) -> int:
     return _DEFAULT_PRIORITY.get(role, RunPriority.LOW)
 
 
-def has_capability(user, capability: str) -> bool:
+def has_capability(user: Requester, capability: str) -> bool:
     """Whether the requester holds ``refresh.<capability>``; None holds the system group's."""
     if user is None:
-        return Permission.objects.filter(content_type__app_label=APP, codename=capability,
-                                         group__name=Role.SYSTEM).exists()
+        return Permission.objects.filter(
+            content_type__app_label=APP, codename=capability, group__name=Role.SYSTEM
+        ).exists()
     return user.has_perm(f"{APP}.{capability}")
 
 
-def may_request_kind(*, user, kind: str, target_user_id: int | None) -> bool:
+def may_request_kind(*, user: Requester, kind: str, target_user_id: int | None) -> bool:
     """Whether the requester may start this kind at all (modes and priorities aside)."""
     if kind == RefreshKind.PORTFOLIO:
         own = user is not None and target_user_id is not None and int(target_user_id) == user.pk
@@ -71,9 +72,16 @@ def may_request_kind(*, user, kind: str, target_user_id: int | None) -> bool:
     return kind in _KIND_CAPABILITY and has_capability(user, _KIND_CAPABILITY[kind])
 
 
-def check_refresh_allowed(*, user, kind: str, target_user_id: int | None, mode: str,
-                          requested_priority: int | None, apply_rebalancing: bool,
-                          grants: frozenset[str] = frozenset()) -> None:
+def check_refresh_allowed(
+    *,
+    user: Requester,
+    kind: str,
+    target_user_id: int | None,
+    mode: str,
+    requested_priority: int | None,
+    apply_rebalancing: bool,
+    grants: frozenset[str] = frozenset(),
+) -> None:
     """Raise PermissionDenied unless this requester may start this refresh.
 
     A role's default priority is always allowed; only an explicitly requested high or
@@ -86,18 +94,19 @@ def check_refresh_allowed(*, user, kind: str, target_user_id: int | None, mode: 
         raise PermissionDenied(f"Your role may not start a {kind} refresh.")
     if mode == RefreshMode.FULL and not has_capability(user, USE_FULL_MODE):
         raise PermissionDenied("Your role may not request full mode; use incremental or smart.")
-    needed = _PRIORITY_CAPABILITY.get(requested_priority)
-    if needed and needed not in grants and not has_capability(user, needed):
-        raise PermissionDenied(f"Your role may not request {RunPriority(requested_priority).label} priority.")
+    if requested_priority is not None:
+        needed = _PRIORITY_CAPABILITY.get(requested_priority)
+        if needed and needed not in grants and not has_capability(user, needed):
+            raise PermissionDenied(f"Your role may not request {RunPriority(requested_priority).label} priority.")
     if apply_rebalancing and not has_capability(user, APPLY_REBALANCING):
         raise PermissionDenied("Your role may not apply rebalancing.")
 
 
-def may_view_all_runs(user) -> bool:
+def may_view_all_runs(user: Requester) -> bool:
     return has_capability(user, VIEW_ALL_RUNS)
 
 
-def check_cancel_allowed(*, user, run) -> None:
+def check_cancel_allowed(*, user: Requester, run: RefreshRun) -> None:
     """The requester of a run may cancel it; anyone else needs cancel_any_run (admin, system).
 
     Support sees every run but cancels only its own: stopping someone else's refresh is an

@@ -1,29 +1,39 @@
 """Claiming queued runs in priority order, executing them, and recovering from lost workers."""
+
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
 
-from refresh_project.log_context import request_context
-from refresh_project.log_redaction import redact_text
+from core.log_context import request_context
+from core.log_redaction import redact_text
+from core.read_cache import invalidate_everything
+from market_data.fetching import DAY_CREDITS_GONE
 from refresh.errors import RunNotCancellable, RunStopped
-from refresh.models import RefreshRun, RunStatus, ScopeLease
-from refresh.services import access
+from refresh.models import COMPLETED_STATUSES, RefreshRun, RunStatus, ScopeLease
 from refresh.selectors import runs_waiting
-from refresh.services.dispatch import enqueue_pickup, pass_pickup_on
+from refresh.services import access
+from refresh.services.access import Requester
+from refresh.services.dispatch import enqueue_pickup
 from refresh.services.events import REFRESH_COMPLETED, REFRESH_FAILED, emit_event, run_payload
 from refresh.services.scopes import (
-    grant_lease, held_scopes, lease_expiry, release_lease, scopes_conflict, serialise_lease_changes,
+    grant_lease,
+    held_scopes,
+    lease_expiry,
+    release_lease,
+    scopes_conflict,
+    serialise_lease_changes,
 )
-from refresh.services.data_cache import invalidate_everything
 from refresh.services.tracking import RunTracker, forget_duration_estimate
-from refresh.steps.fetch import DAY_CREDITS_GONE
 from refresh.steps.flow import run_refresh_steps
 
 logger = logging.getLogger("refresh.execution")
+# What the run's last step says once it has ended; any other outcome shows its status's label.
+_COMPLETED_STEP: dict[str, str] = {RunStatus.SUCCESS: "Completed", RunStatus.PARTIAL: "Completed with errors"}
 
 
 def worker_name() -> str:
@@ -50,8 +60,11 @@ def claim_next_run(*, min_priority: int = 0, run_id: int | None = None) -> Refre
                 continue
             now = timezone.now()
             claimed = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-                status=RunStatus.IN_PROGRESS, started_at=now, worker=worker_name(),
-                lease_expires_at=lease_expiry(), current_step="Acquiring lock",
+                status=RunStatus.IN_PROGRESS,
+                started_at=now,
+                worker=worker_name(),
+                lease_expires_at=lease_expiry(),
+                current_step="Acquiring lock",
             )
             if claimed:
                 run.refresh_from_db()
@@ -76,23 +89,35 @@ def _finish(tracker: RunTracker, status: str) -> bool:
     now = timezone.now()
     run.status = status
     run.finished_at = now
-    run.duration_ms = int((now - run.started_at).total_seconds() * 1000)
-    run.progress = 1.0 if status in (RunStatus.SUCCESS, RunStatus.PARTIAL) else run.progress
-    run.current_step = {RunStatus.SUCCESS: "Completed", RunStatus.PARTIAL: "Completed with errors"}.get(
-        status, RunStatus(status).label)
+    run.duration_ms = int((now - tracker.started_at).total_seconds() * 1000)
+    run.progress = 1.0 if status in COMPLETED_STATUSES else run.progress
+    run.current_step = _COMPLETED_STEP.get(status, RunStatus(status).label)
     run.estimated_completion = now
     run.lease_expires_at = None
-    fields = ["status", "finished_at", "duration_ms", "progress", "current_step", "items_updated", "errors",
-              "failed_symbols", "estimated_completion", "lease_expires_at"]
+    fields = [
+        "status",
+        "finished_at",
+        "duration_ms",
+        "progress",
+        "current_step",
+        "items_updated",
+        "errors",
+        "failed_symbols",
+        "estimated_completion",
+        "lease_expires_at",
+    ]
     with transaction.atomic():  # whoever sees the run finished sees its scope free
         saved = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
-            **{field: getattr(run, field) for field in fields})
+            **{field: getattr(run, field) for field in fields}
+        )
         release_lease(run=run)
     forget_duration_estimate(kind=run.kind, mode=run.mode)  # the next estimate includes this run
     return bool(saved)
 
 
-def execute_claimed_run(run: RefreshRun, *, claimed_at: float | None = None, listener=None) -> RefreshRun:
+def execute_claimed_run(
+    run: RefreshRun, *, claimed_at: float | None = None, listener: Callable[[RefreshRun], object] | None = None
+) -> RefreshRun:
     """Run the steps of a run this worker has claimed, and always release its scope.
 
     Log records written meanwhile carry the run's refresh_id and the request id of the HTTP
@@ -108,13 +133,17 @@ def execute_claimed_run(run: RefreshRun, *, claimed_at: float | None = None, lis
         request_context.reset(token)
 
 
-def _execute_claimed_run(run: RefreshRun, *, claimed_at: float | None, listener) -> RefreshRun:
+def _execute_claimed_run(
+    run: RefreshRun, *, claimed_at: float | None, listener: Callable[[RefreshRun], object] | None
+) -> RefreshRun:
     run.refresh_from_db()
     tracker = RunTracker(run, listener=listener)
-    status = RunStatus.FAILED
+    status: str = RunStatus.FAILED
     try:
         tracker.record_finished_step(
-            "Acquiring lock", started_at=run.started_at, message=f"Holding scope {run.scope}",
+            "Acquiring lock",
+            started_at=tracker.started_at,
+            message=f"Holding scope {run.scope}",
             duration_ms=int((time.monotonic() - claimed_at) * 1000) if claimed_at else 0,
         )
         run_refresh_steps(tracker)
@@ -122,11 +151,11 @@ def _execute_claimed_run(run: RefreshRun, *, claimed_at: float | None, listener)
     except RunStopped as stop:
         status = stop.status
         tracker.add_error(stop.reason)
-    except Exception as exc:  # noqa: BLE001 - any failure must end the run, not leave it in progress
+    except Exception as exc:
         logger.exception("refresh run %s failed", run.refresh_id)
         tracker.add_error(f"Internal error ({type(exc).__name__}): {redact_text(str(exc))[:300]}")
     finally:
-        if status not in (RunStatus.SUCCESS, RunStatus.PARTIAL) and tracker.wrote_data:
+        if status not in COMPLETED_STATUSES and tracker.wrote_data:
             # Some batches were saved before the run ended early: no cached figure may outlive them.
             invalidate_everything()
         try:
@@ -135,13 +164,14 @@ def _execute_claimed_run(run: RefreshRun, *, claimed_at: float | None, listener)
             tracker.close()
             release_lease(run=run)  # again, in case recording the outcome failed
     if not finished:
-        logger.warning("refresh run %s was already ended elsewhere (lease lost); result discarded",
-                       run.refresh_id)
+        logger.warning("refresh run %s was already ended elsewhere (lease lost); result discarded", run.refresh_id)
         run.refresh_from_db()
         return run
     logger.info("refresh run %s finished: %s", run.refresh_id, run.status)
-    emit_event(event_type=REFRESH_COMPLETED if run.status in (RunStatus.SUCCESS, RunStatus.PARTIAL)
-               else REFRESH_FAILED, payload=run_payload(run))
+    emit_event(
+        event_type=REFRESH_COMPLETED if run.status in COMPLETED_STATUSES else REFRESH_FAILED,
+        payload=run_payload(run),
+    )
     if runs_waiting():
         enqueue_pickup()
     return run
@@ -154,11 +184,12 @@ def execute_next_refresh(*, min_priority: int = 0) -> RefreshRun | None:
     run = claim_next_run(min_priority=min_priority)
     if run is None:
         return None
-    pass_pickup_on(min_priority=min_priority)
     return execute_claimed_run(run, claimed_at=began)
 
 
-def execute_run_in_process(*, run: RefreshRun, listener=None, poll: float = 0.5) -> RefreshRun:
+def execute_run_in_process(
+    *, run: RefreshRun, listener: Callable[[RefreshRun], object] | None = None, poll: float = 0.5
+) -> RefreshRun:
     """Execute this run here once its scope is free; if a worker took it first, follow it."""
     while True:
         began = time.monotonic()
@@ -185,10 +216,12 @@ def fail_if_lost(run: RefreshRun) -> bool:
     if run.status != RunStatus.IN_PROGRESS or run.lease_expires_at is None or run.lease_expires_at >= now:
         return False  # as the run was read: no write for a healthy run an identical request joins
     with transaction.atomic():
-        updated = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS,
-                                            lease_expires_at__lt=now).update(
-            status=RunStatus.FAILED, finished_at=now, current_step="Failed: worker lost",
-            errors=[*run.errors, "worker lost"], lease_expires_at=None,
+        updated = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS, lease_expires_at__lt=now).update(
+            status=RunStatus.FAILED,
+            finished_at=now,
+            current_step="Failed: worker lost",
+            errors=[*run.errors, "worker lost"],
+            lease_expires_at=None,
             duration_ms=int((now - run.started_at).total_seconds() * 1000) if run.started_at else None,
         )
         if updated:
@@ -209,12 +242,13 @@ def reap_lost_runs() -> int:
     return reaped
 
 
-def cancel_run(*, run: RefreshRun, requested_by) -> RefreshRun:
+def cancel_run(*, run: RefreshRun, requested_by: Requester) -> RefreshRun:
     """Cancel a queued run at once; ask a running one to stop at its next batch."""
     access.check_cancel_allowed(user=requested_by, run=run)
     now = timezone.now()
     if RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-            status=RunStatus.CANCELLED, finished_at=now, current_step="Cancelled", cancel_requested=True):
+        status=RunStatus.CANCELLED, finished_at=now, current_step="Cancelled", cancel_requested=True
+    ):
         run.refresh_from_db()
         return run
     if RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(cancel_requested=True):

@@ -1,23 +1,33 @@
 """Starting a refresh: validate, check permissions, record the run once, queue it."""
+
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from functools import partial
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.log_context import current_request_id
+from core.roles import role_of
 from market_data.models import Asset
 from refresh.errors import InvalidRefreshRequest, TargetNotFound
-from refresh_project.inserts import insert_new
-from refresh_project.log_context import current_request_id
 from refresh.models import (
-    RefreshKind, RefreshMode, RefreshRun, RunPriority, RunSource, RunStatus,
+    RefreshKind,
+    RefreshMode,
+    RefreshRun,
+    RunPriority,
+    RunSource,
+    RunStatus,
 )
 from refresh.selectors import active_runs_with_key
 from refresh.services import access, rate_limits
+from refresh.services.access import Requester
 from refresh.services.dispatch import enqueue_pickup_on_commit
 from refresh.services.execution import fail_if_lost
 from refresh.services.scopes import scope_for
@@ -27,33 +37,56 @@ _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-/:]{0,19}$")
 _PRIORITY_BY_NAME = {p.label: p.value for p in RunPriority}
 
 
-def parse_priority(value) -> int | None:
-    """Accept a priority name ("high") or its number; None means the role's default."""
+def parse_priority(value: object) -> int | None:
+    """Accept a priority name ("high") or its number; None means the role's default.
+
+    Anything else (a webhook's JSON may hold any value) raises InvalidRefreshRequest.
+    """
     if value in (None, ""):
         return None
     if isinstance(value, str) and value.lower() in _PRIORITY_BY_NAME:
         return _PRIORITY_BY_NAME[value.lower()]
-    if value in RunPriority.values:
+    if isinstance(value, int | float) and value in RunPriority.values:
         return int(value)
-    raise InvalidRefreshRequest(f"Unknown priority \"{value}\"; use one of {', '.join(_PRIORITY_BY_NAME)}.",
-                                code="invalid_priority")
+    raise InvalidRefreshRequest(
+        f'Unknown priority "{value}"; use one of {", ".join(_PRIORITY_BY_NAME)}.', code="invalid_priority"
+    )
 
 
-def _validate(*, kind: str, mode: str, target_user_id, symbols, apply_rebalancing, requested_by=None) -> list[str]:
+def _validate(
+    *,
+    kind: str,
+    mode: str,
+    target_user_id: int | None,
+    symbols: Iterable[str] | None,
+    apply_rebalancing: bool,
+    requested_by: Requester,
+) -> list[str]:
+    """Raise InvalidRefreshRequest or TargetNotFound for a request that cannot run; its clean symbols."""
     if kind not in RefreshKind.values:
-        raise InvalidRefreshRequest(f"Unknown refresh kind \"{kind}\".", code="invalid_kind")
+        raise InvalidRefreshRequest(f'Unknown refresh kind "{kind}".', code="invalid_kind")
     if mode not in RefreshMode.values:
-        raise InvalidRefreshRequest(f"Unknown mode \"{mode}\"; use full, incremental or smart.", code="invalid_mode")
+        raise InvalidRefreshRequest(f'Unknown mode "{mode}"; use full, incremental or smart.', code="invalid_mode")
     if kind == RefreshKind.PORTFOLIO:
-        if target_user_id is None:
-            raise InvalidRefreshRequest("A portfolio refresh needs a user id.", code="invalid_user")
-        own = requested_by is not None and str(target_user_id) == str(requested_by.pk)  # most requests
-        if not own and not get_user_model().objects.filter(pk=target_user_id).exists():
-            raise TargetNotFound(f"No user with id {target_user_id}.")
+        _check_target_user(target_user_id=target_user_id, requested_by=requested_by)
     if symbols and kind != RefreshKind.PRICES:
         raise InvalidRefreshRequest("Only a prices refresh takes symbols.", code="invalid_symbols")
     if apply_rebalancing and kind not in (RefreshKind.STRATEGY, RefreshKind.ALL):
         raise InvalidRefreshRequest("Only a strategy refresh can apply rebalancing.", code="invalid_request")
+    return _known_symbols(symbols)
+
+
+def _check_target_user(*, target_user_id: int | None, requested_by: Requester) -> None:
+    """A portfolio refresh names a user who exists."""
+    if target_user_id is None:
+        raise InvalidRefreshRequest("A portfolio refresh needs a user id.", code="invalid_user")
+    own = requested_by is not None and str(target_user_id) == str(requested_by.pk)  # most requests
+    if not own and not get_user_model().objects.filter(pk=target_user_id).exists():
+        raise TargetNotFound(f"No user with id {target_user_id}.")
+
+
+def _known_symbols(symbols: Iterable[str] | None) -> list[str]:
+    """The symbols upper-cased, deduplicated and sorted; each must be well formed and a known asset."""
     clean = sorted({str(s).strip().upper() for s in symbols or []})
     bad = [s for s in clean if not _SYMBOL.match(s)]
     if bad:
@@ -66,22 +99,28 @@ def _validate(*, kind: str, mode: str, target_user_id, symbols, apply_rebalancin
     return clean
 
 
-def dedup_key(*, kind: str, mode: str, target_user_id, params: dict) -> str:
+def dedup_key(*, kind: str, mode: str, target_user_id: int | None, params: dict[str, object]) -> str:
     """Requests with equal keys would do the same work, so only one may be active."""
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     return f"{kind}:{target_user_id or '-'}:{mode}:{digest}"
 
 
-def _take_over_scheduled(run: RefreshRun, *, requested_by, role: str, source: str, priority: int) -> RefreshRun:
+def _take_over_scheduled(
+    run: RefreshRun, *, requested_by: Requester, role: str, source: str, priority: int
+) -> RefreshRun:
     """A manual request for work a schedule already queued makes that run its own, sooner."""
     raised = max(priority, run.priority)
     with transaction.atomic():  # a worker claiming the run meanwhile waits, then sees the step
         taken = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, source=RunSource.SCHEDULE).update(
-            source=source, requested_by=requested_by, requested_role=role, priority=raised)
+            source=source, requested_by=requested_by, requested_role=role, priority=raised
+        )
         if taken:
-            record_instant_step(run=run, position=last_step_position(run) + 1, name="Taken over",
-                                message=f"A {source} request took over this scheduled run at priority "
-                                        f"{RunPriority(raised).label}.")
+            record_instant_step(
+                run=run,
+                position=last_step_position(run) + 1,
+                name="Taken over",
+                message=f"A {source} request took over this scheduled run at priority {RunPriority(raised).label}.",
+            )
             if raised >= RunPriority.EMERGENCY:
                 enqueue_pickup_on_commit(emergency=True)
     run.refresh_from_db()
@@ -92,7 +131,9 @@ class _IdenticalRunActive(Exception):
     """Raised inside the transaction to undo what it counted: the request joins that run instead."""
 
 
-def _record(run: RefreshRun, *, check_limits, enqueue: bool) -> rate_limits.RateLimitExceeded | None:
+def _record(
+    run: RefreshRun, *, check_limits: Callable[[], None], enqueue: bool
+) -> rate_limits.RateLimitExceeded | None:
     """Count the request against its limits and insert its run, in one transaction.
 
     Returns a refusal, whose counted attempts are committed with no run. Raises IntegrityError
@@ -108,18 +149,18 @@ def _record(run: RefreshRun, *, check_limits, enqueue: bool) -> rate_limits.Rate
                 if active_runs_with_key(run.dedup_key).exists():  # started since the first look
                     raise _IdenticalRunActive from refusal
                 return refusal
-            insert_new(run)
+            run.save()
         else:
             # Redis counts outside the transaction: the dedup index first, so that an identical
             # request stops there before counting; a refusal rolls the new run back.
-            insert_new(run)
+            run.save()
             check_limits()
         if enqueue:
             enqueue_pickup_on_commit(emergency=run.priority >= RunPriority.EMERGENCY)
     return None
 
 
-def _join_active(key: str, *, requested_by, role: str, source: str, priority: int) -> RefreshRun | None:
+def _join_active(key: str, *, requested_by: Requester, role: str, source: str, priority: int) -> RefreshRun | None:
     """The active run with this dedup key, taken over if a schedule queued it; None if there is none.
 
     A run whose worker is known lost (its lease lapsed) is failed here rather than joined, so the
@@ -129,44 +170,82 @@ def _join_active(key: str, *, requested_by, role: str, source: str, priority: in
     if existing is not None and fail_if_lost(existing):
         return None
     if existing is not None and source != RunSource.SCHEDULE and existing.source == RunSource.SCHEDULE:
-        existing = _take_over_scheduled(existing, requested_by=requested_by, role=role, source=source,
-                                        priority=priority)
+        existing = _take_over_scheduled(
+            existing, requested_by=requested_by, role=role, source=source, priority=priority
+        )
     return existing
 
 
-def request_refresh(*, kind: str, requested_by, source: str, mode: str = RefreshMode.INCREMENTAL,
-                    priority=None, target_user_id: int | None = None, symbols=None,
-                    apply_rebalancing: bool = False, role: str | None = None,
-                    grants: frozenset[str] = frozenset(), enqueue: bool = True) -> tuple[RefreshRun, bool]:
+def request_refresh(
+    *,
+    kind: str,
+    requested_by: Requester,
+    source: str,
+    mode: str = RefreshMode.INCREMENTAL,
+    priority: int | str | None = None,
+    target_user_id: int | None = None,
+    symbols: Iterable[str] | None = None,
+    apply_rebalancing: bool = False,
+    role: str | None = None,
+    grants: frozenset[str] = frozenset(),
+    enqueue: bool = True,
+) -> tuple[RefreshRun, bool]:
     """Record a refresh run and queue it, or return the identical run already active.
 
     Returns ``(run, created)``. Raises InvalidRefreshRequest, TargetNotFound,
     PermissionDenied or RateLimitExceeded (interactive sources only) without recording a run.
     """
+    if isinstance(requested_by, AnonymousUser):  # the interfaces let only signed-in users through
+        raise PermissionDenied("Sign in to request a refresh.")
     if kind != RefreshKind.PORTFOLIO:
         target_user_id = None
-    clean_symbols = _validate(kind=kind, mode=mode, target_user_id=target_user_id, symbols=symbols,
-                              apply_rebalancing=apply_rebalancing, requested_by=requested_by)
-    role = role or access.role_of(requested_by)
+    clean_symbols = _validate(
+        kind=kind,
+        mode=mode,
+        target_user_id=target_user_id,
+        symbols=symbols,
+        apply_rebalancing=apply_rebalancing,
+        requested_by=requested_by,
+    )
+    role = role or role_of(requested_by)
     requested_priority = parse_priority(priority)
-    priority = requested_priority or access.default_priority(role)
-    access.check_refresh_allowed(user=requested_by, kind=kind, target_user_id=target_user_id, mode=mode,
-                                 requested_priority=requested_priority, apply_rebalancing=apply_rebalancing,
-                                 grants=grants)
+    run_priority = requested_priority or access.default_priority(role)
+    access.check_refresh_allowed(
+        user=requested_by,
+        kind=kind,
+        target_user_id=target_user_id,
+        mode=mode,
+        requested_priority=requested_priority,
+        apply_rebalancing=apply_rebalancing,
+        grants=grants,
+    )
     params = {"symbols": clean_symbols, "apply_rebalancing": bool(apply_rebalancing)}
     key = dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params)
     expected_seconds = estimate_duration_seconds(kind=kind, mode=mode)  # before the write lock is taken
     # An identical request for an active run joins it and spends nothing, without a write.
-    existing = _join_active(key, requested_by=requested_by, role=role, source=source, priority=priority)
+    existing = _join_active(key, requested_by=requested_by, role=role, source=source, priority=run_priority)
     if existing is not None:
         return existing, False
     # The checks above become the run's first steps when a worker starts it (tracking.REQUEST_STEPS).
-    check_limits = partial(rate_limits.check_rate_limits, user=requested_by, role=role, kind=kind,
-                           target_user_id=target_user_id, source=source)
+    check_limits = partial(
+        rate_limits.check_rate_limits,
+        user=requested_by,
+        role=role,
+        kind=kind,
+        target_user_id=target_user_id,
+        source=source,
+    )
     for _ in range(3):
         run = RefreshRun(
-            kind=kind, mode=mode, priority=priority, requested_by=requested_by, requested_role=role,
-            source=source, target_user_id=target_user_id, params=params, dedup_key=key,
+            kind=kind,
+            mode=mode,
+            priority=run_priority,
+            requested_by=requested_by,
+            requested_role=role,
+            source=source,
+            target_user_id=target_user_id,
+            params=params,
+            dedup_key=key,
             request_id=current_request_id() or "",
             scope=scope_for(kind=kind, target_user_id=target_user_id),
             estimated_completion=timezone.now() + timedelta(seconds=expected_seconds),
@@ -174,7 +253,7 @@ def request_refresh(*, kind: str, requested_by, source: str, mode: str = Refresh
         try:
             refusal = _record(run, check_limits=check_limits, enqueue=enqueue)
         except (IntegrityError, _IdenticalRunActive):
-            existing = _join_active(key, requested_by=requested_by, role=role, source=source, priority=priority)
+            existing = _join_active(key, requested_by=requested_by, role=role, source=source, priority=run_priority)
             if existing is not None:
                 return existing, False
             continue

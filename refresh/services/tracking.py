@@ -1,8 +1,10 @@
 """Recording a run's steps, progress and estimated completion, and stopping it between batches."""
+
 import statistics
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -11,8 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from refresh.errors import RunStopped
-from refresh.models import RefreshRun, RefreshStep, RunStatus, StepStatus
-from refresh.services.scopes import LeaseKeeper, renew_lease
+from refresh.models import COMPLETED_STATUSES, RefreshRun, RefreshStep, RunStatus, StepStatus
+from refresh.services.scopes import keep_lease, renew_lease
 
 # Share of the whole run each step stands for; progress moves by these weights.
 STEP_WEIGHTS = {
@@ -30,6 +32,8 @@ _PRE_RUN_WEIGHT = 1.0 - sum(STEP_WEIGHTS.values())  # validation and permissions
 REQUEST_STEPS = ("Validating request", "Checking permissions")
 # Estimates are read on every request; each process keeps one this long before asking the cache.
 _ESTIMATE_MEMO_SECONDS = 5.0
+# A run's progress is written at most this often between step changes: batches can be many and small.
+_PROGRESS_SAVE_SECONDS = 0.5
 _estimate_memo: dict[str, tuple[float, float]] = {}
 
 
@@ -47,7 +51,7 @@ def estimate_duration_seconds(*, kind: str, mode: str) -> float:
     memo = _estimate_memo.get(key)
     if memo is not None and memo[0] > time.monotonic():
         return memo[1]
-    estimate = cache.get(key)
+    estimate: float | None = cache.get(key)
     if estimate is None:
         estimate = _median_recent_duration(kind=kind, mode=mode)
         cache.set(key, estimate, timeout=60)  # per process without Redis: keep it short
@@ -56,17 +60,18 @@ def estimate_duration_seconds(*, kind: str, mode: str) -> float:
 
 
 def _median_recent_duration(*, kind: str, mode: str) -> float:
-    recent = list(
-        RefreshRun.objects.filter(kind=kind, mode=mode, status__in=[RunStatus.SUCCESS, RunStatus.PARTIAL],
-                                  duration_ms__isnull=False)
-        .order_by("-finished_at").values_list("duration_ms", flat=True)[:10]
+    durations = (
+        RefreshRun.objects.filter(kind=kind, mode=mode, status__in=COMPLETED_STATUSES, duration_ms__isnull=False)
+        .order_by("-finished_at")
+        .values_list("duration_ms", flat=True)[:10]
     )
+    recent = [duration for duration in durations if duration is not None]
     if recent:
         return statistics.median(recent) / 1000
     return float(settings.REFRESH_DEFAULT_DURATION_SECONDS.get(kind, 30))
 
 
-def current_eta(run: RefreshRun):
+def current_eta(run: RefreshRun) -> datetime:
     """The run's estimated completion, moved on when waiting has made the stored one pass."""
     now = timezone.now()
     if run.estimated_completion and run.estimated_completion > now:
@@ -85,7 +90,7 @@ def forget_memoised_estimates() -> None:
     _estimate_memo.clear()
 
 
-def _last_position(positions) -> int:
+def _last_position(positions: Iterable[int]) -> int:
     """The last recorded step's position; the request's checks hold the first ones, written or not."""
     return max([*positions, len(REQUEST_STEPS)])
 
@@ -97,15 +102,26 @@ def last_step_position(run: RefreshRun) -> int:
 def record_instant_step(*, run: RefreshRun, position: int, name: str, message: str = "") -> None:
     """A step with no duration of its own: a take-over, a skipped schedule."""
     now = timezone.now()
-    RefreshStep.objects.create(run=run, position=position, name=name, status=StepStatus.DONE, started_at=now,
-                               finished_at=now, duration_ms=0, message=message)
+    RefreshStep.objects.create(
+        run=run,
+        position=position,
+        name=name,
+        status=StepStatus.DONE,
+        started_at=now,
+        finished_at=now,
+        duration_ms=0,
+        message=message,
+    )
 
 
 class RunTracker:
     """Follows one executing run: its steps, counters, progress, lease and stop conditions."""
 
-    def __init__(self, run: RefreshRun, listener=None):
+    def __init__(self, run: RefreshRun, listener: Callable[[RefreshRun], object] | None = None) -> None:
+        if run.started_at is None:
+            raise ValueError(f"Run {run.refresh_id} has not been claimed: only a started run is tracked.")
         self.run = run
+        self.started_at: datetime = run.started_at
         self.listener = listener  # called with the run whenever its progress is saved
         positions = set(run.steps.values_list("position", flat=True))  # a take-over may have added one
         self.position = _last_position(positions)
@@ -121,7 +137,7 @@ class RunTracker:
         # A worker renews from a heartbeat thread; inside an outer transaction (tests, or a
         # caller's atomic block) another connection could not see the lease, so the run
         # renews at its checkpoints instead.
-        self.keeper = None if connection.in_atomic_block else LeaseKeeper(run).start()
+        self.keeper = None if connection.in_atomic_block else keep_lease(run=run)
         self.wrote_data = False  # set once the run starts saving: a later stop must drop cached figures
 
     def close(self) -> None:
@@ -131,13 +147,12 @@ class RunTracker:
 
     # --- steps ----------------------------------------------------------------------
     @contextmanager
-    def step(self, name: str, *, checkpoint: bool = True):
+    def step(self, name: str, *, checkpoint: bool = True) -> Iterator[RefreshStep]:
         """Record a step; the body may set ``counts`` and ``message`` on the yielded record."""
         if checkpoint:
             self.checkpoint()
         self.position += 1
-        record = RefreshStep.objects.create(run=self.run, position=self.position, name=name,
-                                            started_at=timezone.now())
+        record = RefreshStep.objects.create(run=self.run, position=self.position, name=name, started_at=timezone.now())
         self.current_weight = STEP_WEIGHTS.get(name, 0.0)
         self._save_progress(name, 0.0, force=True)
         began = time.monotonic()
@@ -157,25 +172,44 @@ class RunTracker:
             self.done_weight += self.current_weight
             self.current_weight = 0.0
 
-    def record_finished_step(self, name: str, *, started_at, duration_ms: int, message: str = "") -> None:
+    def record_finished_step(self, name: str, *, started_at: datetime, duration_ms: int, message: str = "") -> None:
         """A step whose work happened before the tracker existed (claiming the scope).
 
         The first one also records the request's checks, at the time the run was recorded.
         """
         steps = [] if self._request_steps_written else self._request_steps()
         self.position += 1
-        steps.append(RefreshStep(run=self.run, position=self.position, name=name, status=StepStatus.DONE,
-                                 started_at=started_at, finished_at=timezone.now(), duration_ms=duration_ms,
-                                 message=message))
+        steps.append(
+            RefreshStep(
+                run=self.run,
+                position=self.position,
+                name=name,
+                status=StepStatus.DONE,
+                started_at=started_at,
+                finished_at=timezone.now(),
+                duration_ms=duration_ms,
+                message=message,
+            )
+        )
         RefreshStep.objects.bulk_create(steps)
         self._request_steps_written = True
         self.done_weight += STEP_WEIGHTS.get(name, 0.0)
 
     def _request_steps(self) -> list[RefreshStep]:
         run, messages = self.run, ("", f"role {self.run.requested_role}")
-        return [RefreshStep(run=run, position=position, name=name, status=StepStatus.DONE, started_at=run.created_at,
-                            finished_at=run.created_at, duration_ms=0, message=message)
-                for position, (name, message) in enumerate(zip(REQUEST_STEPS, messages), start=1)]
+        return [
+            RefreshStep(
+                run=run,
+                position=position,
+                name=name,
+                status=StepStatus.DONE,
+                started_at=run.created_at,
+                finished_at=run.created_at,
+                duration_ms=0,
+                message=message,
+            )
+            for position, (name, message) in enumerate(zip(REQUEST_STEPS, messages, strict=True), start=1)
+        ]
 
     def skip(self, name: str, reason: str) -> None:
         """Record a step this kind or mode does not need."""
@@ -193,19 +227,20 @@ class RunTracker:
         """Move the bar without a chance to stop (between writes that belong together)."""
         self._save_progress(self.run.current_step, done / total if total else 1.0)
 
-    def _save_progress(self, step_name: str, fraction: float, force: bool = False) -> None:
+    def _save_progress(self, step_name: str, fraction: float, *, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last_save < 0.5:
+        if not force and now - self._last_save < _PROGRESS_SAVE_SECONDS:
             return
         self._last_save = now
         progress = min(0.99, self.done_weight + self.current_weight * fraction)
-        elapsed = (timezone.now() - self.run.started_at).total_seconds()
+        elapsed = (timezone.now() - self.started_at).total_seconds()
         remaining = max(self.estimate - elapsed, self.estimate * (1 - progress), 0.0)
         self.run.progress = round(progress, 4)
         self.run.current_step = step_name
         self.run.estimated_completion = timezone.now() + timedelta(seconds=remaining)
         RefreshRun.objects.filter(pk=self.run.pk).update(
-            progress=self.run.progress, current_step=step_name,
+            progress=self.run.progress,
+            current_step=step_name,
             estimated_completion=self.run.estimated_completion,
         )
         if self.listener:

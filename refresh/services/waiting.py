@@ -5,6 +5,7 @@ once, counted in the store the rate limits use (shared by every web process), an
 process lends at most ``REFRESH_MAX_WAITS_PER_PROCESS`` threads to waiting; a request past
 either bound answers at once with the run's status, as it would with no ``wait``.
 """
+
 import logging
 import threading
 from collections.abc import Iterator
@@ -47,9 +48,12 @@ def wait_for_run_within_bounds(*, run: RefreshRun, requester_id: int, seconds: f
     try:
         with _requester_slot(requester_id) as granted:
             if not granted:
-                logger.info("wait for %s not granted: the requester already holds %s", run.refresh_id,
-                            settings.REFRESH_MAX_CONCURRENT_WAITS,
-                            extra={"event": "wait_refused", "refresh_id": run.refresh_id, "user_id": requester_id})
+                logger.info(
+                    "wait for %s not granted: the requester already holds %s",
+                    run.refresh_id,
+                    settings.REFRESH_MAX_CONCURRENT_WAITS,
+                    extra={"event": "wait_refused", "refresh_id": run.refresh_id, "user_id": requester_id},
+                )
                 return run
             return wait_for_run(run=run, timeout=seconds)
     finally:

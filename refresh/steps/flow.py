@@ -1,15 +1,18 @@
 """The fixed order of a run's work: fetch, update the database, recalculate, invalidate cache."""
+
 from django.conf import settings
 from django.utils import timezone
 
+from market_data.fetching import FetchedData
 from market_data.providers import get_provider
 from market_data.services import store_history, store_quotes
-from portfolios import selectors as portfolio_selectors
+from portfolios.selectors.assets import asset_ids_by_symbol
+from portfolios.selectors.read_api import portfolio_ids_showing
 from refresh.models import RefreshMode, RefreshRun, StepStatus
-from refresh.services import data_cache
+from refresh.services.cached_reads import refresh_cached_reads
 from refresh.services.tracking import RunTracker
 from refresh.steps.calculate import recalculate
-from refresh.steps.fetch import FetchedData, fetch_market_data
+from refresh.steps.fetch import fetch_market_data
 from refresh.steps.plan import RefreshPlan, build_plan
 
 
@@ -34,16 +37,15 @@ def _invalidate_cache(tracker: RunTracker, plan: RefreshPlan, changed: list[str]
     comparison was redone for a new benchmark price (as recalculate does).
     """
     if tracker.run.mode == RefreshMode.FULL:
-        impact = data_cache.refresh_cached_reads(everything=True)
+        impact = refresh_cached_reads(everything=True)
     else:
-        everyone = portfolio_ids is None or (plan.comparisons and plan.portfolio_ids is None
-                                             and settings.BENCHMARK_SYMBOL in changed)
+        everyone = portfolio_ids is None or (
+            plan.comparisons and plan.portfolio_ids is None and settings.BENCHMARK_SYMBOL in changed
+        )
         if not everyone:
-            showing = portfolio_selectors.portfolio_ids_showing(
-                asset_ids=list(portfolio_selectors.asset_ids_by_symbol(symbols=changed).values()))
+            showing = portfolio_ids_showing(asset_ids=list(asset_ids_by_symbol(symbols=changed).values()))
             portfolio_ids = sorted({*portfolio_ids, *showing})
-        impact = data_cache.refresh_cached_reads(portfolio_ids=None if everyone else portfolio_ids,
-                                                 symbols=changed)
+        impact = refresh_cached_reads(portfolio_ids=None if everyone else portfolio_ids, symbols=changed)
     tracker.run.cache_impact = impact
     RefreshRun.objects.filter(pk=tracker.run.pk).update(cache_impact=impact)
     record.counts = {name: impact[name] for name in ("scope", "invalidated", "warmed")}
@@ -56,12 +58,16 @@ def run_refresh_steps(tracker: RunTracker) -> None:
     with tracker.step("Fetching data") as record:
         if plan.fetches:
             data = fetch_market_data(tracker=tracker, plan=plan, provider=provider)
-            record.counts = {"quotes": len(data.quotes), "histories": len(data.histories),
-                             "skipped_fresh": len(plan.fresh_symbols), "failed": len(tracker.run.failed_symbols)}
+            record.counts = {
+                "quotes": len(data.quotes),
+                "histories": len(data.histories),
+                "skipped_fresh": len(plan.fresh_symbols),
+                "failed": len(tracker.run.failed_symbols),
+            }
         else:
             data = FetchedData()
             record.status = StepStatus.SKIPPED
-            record.message = ("Nothing is stale." if plan.fresh_symbols else "This kind uses stored prices.")
+            record.message = "Nothing is stale." if plan.fresh_symbols else "This kind uses stored prices."
     with tracker.step("Updating database") as record:
         changed = _update_database(tracker, data, provider.name, record)
     if plan.calculates:

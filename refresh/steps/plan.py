@@ -5,6 +5,7 @@ in them, so that when provider credits run short it is the least held that wait.
 trading calendar says which daily bars can exist; smart mode also skips symbols whose quote
 is still fresh, or was fetched when the market had already closed and has not opened since.
 """
+
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -13,20 +14,12 @@ from django.utils import timezone
 
 from market_data import selectors as market_selectors
 from market_data.calendar import last_closed_session, market_opened_between
+from market_data.fetching import HistoryRequest
 from market_data.services import ensure_assets
-from portfolios import selectors as portfolio_selectors
 from portfolios.conventions import history_adjustment
+from portfolios.selectors.assets import asset_symbols
+from portfolios.selectors.holdings import held_asset_ids, portfolio_ids_for_user
 from refresh.models import RefreshKind, RefreshMode, RefreshRun
-
-
-@dataclass
-class HistoryRequest:
-    """Symbols whose daily bars are fetched over one shared date range."""
-
-    symbols: list[str]
-    start: date
-    end: date
-    adjust: str = "splits"
 
 
 @dataclass
@@ -69,8 +62,7 @@ def date_ranges(*, start: date, end: date, days: int) -> list[tuple[date, date]]
     return ranges
 
 
-def _history_requests(symbols: list[str], mode: str, adjust_for: dict[str, str], now: datetime
-                      ) -> list[HistoryRequest]:
+def _history_requests(symbols: list[str], mode: str, adjust_for: dict[str, str], now: datetime) -> list[HistoryRequest]:
     """Full mode takes the whole window; other modes only the days after each symbol's last bar.
 
     Requests and the symbols inside them keep the priority order, so that what matters most
@@ -84,9 +76,11 @@ def _history_requests(symbols: list[str], mode: str, adjust_for: dict[str, str],
         start = last[symbol] + timedelta(days=1) if symbol in last else window_start
         if start <= end:
             groups.setdefault((start, adjust_for.get(symbol, "splits")), []).append(symbol)
-    return [HistoryRequest(symbols=group, start=range_start, end=range_end, adjust=adjust)
-            for (start, adjust), group in groups.items()
-            for range_start, range_end in date_ranges(start=start, end=end, days=settings.TWELVEDATA_MAX_OUTPUTSIZE)]
+    return [
+        HistoryRequest(symbols=group, start=range_start, end=range_end, adjust=adjust)
+        for (start, adjust), group in groups.items()
+        for range_start, range_end in date_ranges(start=start, end=end, days=settings.TWELVEDATA_MAX_OUTPUTSIZE)
+    ]
 
 
 def _is_fresh(fetched_at: datetime | None, now: datetime) -> bool:
@@ -112,15 +106,21 @@ def by_priority(symbols: list[str]) -> list[str]:
     return sorted(dict.fromkeys(symbols), key=lambda s: (s != benchmark, -exposure.get(s, 0.0), s))
 
 
+def _target_portfolio_ids(run: RefreshRun) -> list[int]:
+    """The portfolios of the user a portfolio run targets; none when it names no user."""
+    if run.target_user_id is None:
+        return []
+    return portfolio_ids_for_user(user_id=run.target_user_id)
+
+
 def _universe(run: RefreshRun) -> list[str]:
     benchmark = settings.BENCHMARK_SYMBOL
     if run.kind == RefreshKind.BENCHMARK:
         ensure_assets(symbols=[benchmark])
         return [benchmark]
     if run.kind == RefreshKind.PORTFOLIO:
-        portfolio_ids = portfolio_selectors.portfolio_ids_for_user(user_id=run.target_user_id)
-        return portfolio_selectors.asset_symbols(
-            asset_ids=portfolio_selectors.held_asset_ids(portfolio_ids=portfolio_ids))
+        portfolio_ids = _target_portfolio_ids(run)
+        return asset_symbols(asset_ids=held_asset_ids(portfolio_ids=portfolio_ids))
     if run.kind == RefreshKind.PRICES and run.params.get("symbols"):
         return list(run.params["symbols"])
     if run.kind == RefreshKind.ALL:
@@ -139,7 +139,7 @@ def build_plan(run: RefreshRun) -> RefreshPlan:
     adjust_for = dict.fromkeys(symbols, history_adjustment())
     plan.history = _history_requests(symbols, run.mode, adjust_for, now)
     if run.kind == RefreshKind.PORTFOLIO:
-        plan.portfolio_ids = portfolio_selectors.portfolio_ids_for_user(user_id=run.target_user_id)
+        plan.portfolio_ids = _target_portfolio_ids(run)
         plan.metrics = plan.strategies = plan.comparisons = True
     elif run.kind == RefreshKind.STRATEGY:
         plan.signals = plan.strategies = True

@@ -1,4 +1,5 @@
 """The benchmark suite still runs end to end, at a toy scale; timings are never asserted."""
+
 import json
 import os
 import subprocess
@@ -27,17 +28,30 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     database, postgres_url = _bench_database()
     redis_url = os.environ.get("REDIS_URL", "")
     report = tmp_path / "BENCHMARKS.md"
-    command = [sys.executable, "-m", "bench", "--scale", "tiny", "--databases", database, "--output", str(report),
-               "--work-dir", str(tmp_path / "work"), "--redis-url", redis_url]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--scale",
+        "tiny",
+        "--databases",
+        database,
+        "--output",
+        str(report),
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--redis-url",
+        redis_url,
+    ]
     if postgres_url:
         command += ["--postgres-url", postgres_url]
 
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
     assert done.returncode == 0, done.stderr[-4000:]
     results = json.loads((tmp_path / "work" / "results.json").read_text())
     measured = results["databases"][database]
-    for run in ("full_refresh", "full_refresh_cold", "full_refresh_short", "full_refresh_other_processes"):
+    for run in ("full_refresh", "full_refresh_cold", "full_refresh_short", "full_refresh_other_chunk_workers"):
         assert measured[run]["status"] == "success", measured[run]["errors"]
         assert measured[run]["peak_rss_mb"] > 0
     assert measured["full_refresh_cold"]["items_updated"]["bars"] == measured["seed"]["bars"] > 0
@@ -46,20 +60,26 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     assert measured["naive"]["rows_sampled"] > 0
     assert measured["incremental_prices"]["provider_calls"] == measured["expected_incremental_calls"] == 1
     assert measured["smart"]["provider_calls"] == 0
-    processes = {measured["processes"]["default"], measured["processes"]["other"]}
-    assert processes in ({1, 2}, {1, settings.REFRESH_PROCESSES})
+    # By default a worker beside the run takes its chunk tasks; once the run is alone.
+    assert measured["chunk_workers"] == {"default": 1, "other": 0}
+    alone = measured["full_refresh_other_chunk_workers"]
+    assert (measured["full_refresh"]["chunk_tasks"], alone["chunk_tasks"]) == (1, 0)
+    assert measured["full_refresh"]["chunk_workers_peak_rss_mb"] > 0
     assert {n: run["concurrency"] for n, run in measured["provider_concurrency"].items()} == {"1": 1, "2": 2}
-    assert all(run["status"] == "success" and run["latency_s"] == 0.05
-               for run in measured["provider_concurrency"].values())
+    assert all(
+        run["status"] == "success" and run["latency_s"] == 0.05 for run in measured["provider_concurrency"].values()
+    )
     bare, trigger = measured["trigger"]["bare"]["statuses"], measured["trigger"]["trigger"]["statuses"]
     assert set(bare) == {"200"}, bare
     # The toy data set has 6 users, so the load test reuses them: deduplicated (200) or cooled
     # down (429) requests are expected, failures (0) and server errors are not.
-    assert sum(trigger.values()) > 0 and set(trigger) <= {"200", "202", "429"}, trigger
+    assert sum(trigger.values()) > 0, trigger
+    assert set(trigger) <= {"200", "202", "429"}, trigger
     assert len(measured["trigger"]["p99_ratios"]) == measured["trigger"]["repeats"]
     for endpoint in ("bare", "trigger"):
         spent = measured["trigger"][endpoint]["cpu_ms_per_request"]
-        assert set(spent) == {"gunicorn", "database", "redis", "load generator"} and spent["gunicorn"] > 0, spent
+        assert set(spent) == {"gunicorn", "database", "redis", "load generator"}, spent
+        assert spent["gunicorn"] > 0, spent
     costs = measured["request_costs"]
     assert (costs["bare"]["status"], costs["trigger"]["status"]) == (200, 202)
     assert "refresh_refreshrun" in costs["trigger"]["written_tables"]
@@ -68,10 +88,15 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     assert ("redis" in measured["queue"]) == bool(redis_url)
 
     text = report.read_text()
-    assert "## Machine" in text and "## Targets missed, by how much and why" in text
-    assert "| Trigger p99 ÷ bare p99 (the median run) | ≤ 2× |" in text
+    assert "## Machine" in text
+    assert "## Targets missed, by how much and why" in text
+    [trigger_row] = [line for line in text.splitlines() if line.startswith("| Trigger p99 ÷ bare p99")]
+    assert trigger_row.startswith("| Trigger p99 ÷ bare p99 (the median run) | ≤ 2× on PostgreSQL |")
+    # The target holds for PostgreSQL only: SQLite's figure carries no verdict.
+    assert ("**met**" in trigger_row or "**MISSED**" in trigger_row) == (database == "postgresql"), trigger_row
     assert "| Queue latency, ORM broker" in text
-    assert "by REFRESH_PROCESSES" in text and "by MARKET_DATA_CONCURRENCY" in text
+    assert "by workers beside the run taking its chunk tasks" in text
+    assert "by MARKET_DATA_CONCURRENCY" in text
 
 
 def test_the_load_report_takes_the_run_with_the_median_ratio():

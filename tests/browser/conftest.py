@@ -3,6 +3,7 @@
 No browser is downloaded: Playwright launches /usr/bin/chromium (``apt-get install chromium``;
 .ci/run installs it). Without it the tests skip locally and fail in CI.
 """
+
 import os
 from pathlib import Path
 
@@ -12,8 +13,16 @@ from django.db import connections
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 # Headless as root, and quiet: no calls home, no updates, nothing but the page's own requests.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(settings.BASE_DIR) / "artifacts" / "browser"
 
 
@@ -43,8 +52,11 @@ class PageWatch:
     def on_console(self, message):
         # A failed load is reported (with its address) by on_response; a missing favicon is harmless.
         # A CSP refusal is checked by on_request_failed.
-        if message.type == "error" and not message.text.startswith("Failed to load resource") \
-                and "Content Security Policy" not in message.text:
+        if (
+            message.type == "error"
+            and not message.text.startswith("Failed to load resource")
+            and "Content Security Policy" not in message.text
+        ):
             self.errors.append(message.text)
 
 
@@ -71,7 +83,6 @@ def browser_page(live_server, monkeypatch):
         page.on("requestfailed", watch.on_request_failed)
         page.on("console", watch.on_console)
         page.on("pageerror", lambda error: watch.errors.append(str(error)))
-        page.watch = watch
         try:
             yield page
         finally:

@@ -1,4 +1,5 @@
 """In a real browser: log in, press "Refresh now", watch runs finish, open a run and the dashboard."""
+
 import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
@@ -57,7 +58,8 @@ def test_refresh_now_runs_to_success_and_shows_on_the_dashboard(browser_page, de
     settings.MOCK_PROVIDER_FAIL_SYMBOLS = ["AAPL"]
     page.goto(RUNS)
     partial = _refresh_now(page, "prices")
-    assert partial.status == RunStatus.PARTIAL and "AAPL" in partial.failed_symbols
+    assert partial.status == RunStatus.PARTIAL
+    assert "AAPL" in partial.failed_symbols
     page.locator("ul.messagelist a", has_text=partial.refresh_id).click()
     expect(page.locator("#refresh-failed-symbols")).to_contain_text("AAPL")
     expect(page.locator(".field-status_badge .refresh-badge")).to_have_text("Partial")

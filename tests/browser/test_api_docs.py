@@ -1,4 +1,5 @@
 """In a real browser: Swagger UI and ReDoc render the schema with no request leaving the server."""
+
 import pytest
 from playwright.sync_api import expect
 

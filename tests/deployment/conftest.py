@@ -5,6 +5,7 @@ skip in the embedded pass. Without PostgreSQL or Redis they skip locally and fai
 The stacks the selected tests need all start with the package's first test, side by side, and
 stop after its last; each makes its own databases, so these tests never use pytest-django's.
 """
+
 import os
 from pathlib import Path
 
@@ -16,8 +17,12 @@ HERE = Path(__file__).resolve().parent
 
 # The stacks each fixture stands for: the session starts every stack a selected test needs, at once.
 FIXTURE_STACKS = {
-    "runsh": ("runsh",), "production": ("production",), "embedded": ("embedded",), "waiting": ("waiting",),
-    "served": ("runsh", "production"), "limited": ("embedded", "production"),
+    "runsh": ("runsh",),
+    "production": ("production",),
+    "embedded": ("embedded",),
+    "waiting": ("waiting",),
+    "served": ("runsh", "production"),
+    "limited": ("embedded", "production"),
     "all_stacks": ("runsh", "production", "embedded", "waiting"),
 }
 
@@ -31,8 +36,9 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    skip = pytest.mark.skip(reason="deployment tests run once, in the PostgreSQL and Redis pass "
-                                   "(DATABASE_URL is unset)")
+    skip = pytest.mark.skip(
+        reason="deployment tests run once, in the PostgreSQL and Redis pass (DATABASE_URL is unset)"
+    )
     for item in items:
         if _in_this_package(item):
             item.add_marker(pytest.mark.deployment)
@@ -56,8 +62,13 @@ def services() -> Services:
 @pytest.fixture(scope="package")
 def stacks(services, tmp_path_factory, request):
     pool = StackPool(services, tmp_path_factory.mktemp("stacks"))
-    wanted = {name for item in request.session.items if _in_this_package(item)
-              for fixture in item.fixturenames for name in FIXTURE_STACKS.get(fixture, ())}
+    wanted = {
+        name
+        for item in request.session.items
+        if _in_this_package(item)
+        for fixture in item.fixturenames
+        for name in FIXTURE_STACKS.get(fixture, ())
+    }
     pool.start(*sorted(wanted))
     yield pool
     pool.stop_all()

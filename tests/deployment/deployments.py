@@ -6,6 +6,7 @@ commands on the embedded defaults (SQLite, no Redis) with gunicorn -w 4; and pro
 with gunicorn -w 2 and no worker, where runs never finish. Only the stacks that the selected
 tests need are built, all at once, in the background.
 """
+
 import secrets
 import threading
 import time
@@ -43,10 +44,16 @@ LIMIT_SETTINGS = {
     "REFRESH_COOLDOWN_SECONDS": "6",
 }
 # The production stack names its own schedule times, so a test sees they are read; run.sh keeps the defaults.
-DEFAULT_SCHEDULE_TIMES = {"REFRESH_SCHEDULE_TZ": "America/New_York", "REFRESH_NIGHTLY_AT": "02:00",
-                          "REFRESH_BENCHMARK_AT": "18:00"}
-PRODUCTION_SCHEDULE_TIMES = {"REFRESH_SCHEDULE_TZ": "Europe/Paris", "REFRESH_NIGHTLY_AT": "03:30",
-                             "REFRESH_BENCHMARK_AT": "17:45"}
+DEFAULT_SCHEDULE_TIMES = {
+    "REFRESH_SCHEDULE_TZ": "America/New_York",
+    "REFRESH_NIGHTLY_AT": "02:00",
+    "REFRESH_BENCHMARK_AT": "18:00",
+}
+PRODUCTION_SCHEDULE_TIMES = {
+    "REFRESH_SCHEDULE_TZ": "Europe/Paris",
+    "REFRESH_NIGHTLY_AT": "03:30",
+    "REFRESH_BENCHMARK_AT": "17:45",
+}
 
 NIGHTLY = "refresh: nightly full"
 BENCHMARK = "refresh: daily benchmark"
@@ -167,7 +174,7 @@ class StackPool:
     def _build(self, name: str) -> None:
         try:
             getattr(self, f"_build_{name}")()
-        except BaseException as exc:  # reported by ready() in the test that needs the stack
+        except BaseException as exc:  # noqa: BLE001 - any failure, reported by ready() in the test that needs the stack
             self._errors[name] = exc
 
     def _new_stack(self, name: str, env: dict, *, https: bool) -> Stack:
@@ -177,15 +184,22 @@ class StackPool:
         return stack
 
     def _production_env(self, workdir: Path) -> dict:
-        return {**PRODUCTION_SETTINGS, "DJANGO_SECRET_KEY": new_secret_key(),
-                # Its own static root: several stacks collect at once, and so may other test runs.
-                "DJANGO_STATIC_ROOT": str(workdir / "static"), "DATA_CACHE_DIR": str(workdir / "cache")}
+        return {
+            **PRODUCTION_SETTINGS,
+            "DJANGO_SECRET_KEY": new_secret_key(),
+            # Its own static root: several stacks collect at once, and so may other test runs.
+            "DJANGO_STATIC_ROOT": str(workdir / "static"),
+            "DATA_CACHE_DIR": str(workdir / "cache"),
+        }
 
     def _build_runsh(self) -> None:
         """scripts/run.sh itself, on the embedded defaults."""
         workdir = self.tmp_root / "runsh"
-        stack = self._new_stack("runsh", {"HOST": "127.0.0.1", "SQLITE_PATH": str(workdir / "db.sqlite3"),
-                                          "DATA_CACHE_DIR": str(workdir / "cache")}, https=False)
+        stack = self._new_stack(
+            "runsh",
+            {"HOST": "127.0.0.1", "SQLITE_PATH": str(workdir / "db.sqlite3"), "DATA_CACHE_DIR": str(workdir / "cache")},
+            https=False,
+        )
         stack.env["PORT"] = str(stack.port)
         stack.start("run.sh", ["bash", "scripts/run.sh"])
         stack.wait_until_ready()
@@ -198,9 +212,14 @@ class StackPool:
     def _build_production(self) -> None:
         """The README's production commands: PostgreSQL, Redis, gunicorn -w 4 and a qcluster."""
         workdir = self.tmp_root / "production"
-        env = {**self._production_env(workdir), **LIMIT_SETTINGS, **PRODUCTION_SCHEDULE_TIMES,
-               "DATABASE_URL": self.services.create_database(),
-               "REDIS_URL": self.services.redis_database(self.REDIS_PRODUCTION), "Q_BROKER": "redis"}
+        env = {
+            **self._production_env(workdir),
+            **LIMIT_SETTINGS,
+            **PRODUCTION_SCHEDULE_TIMES,
+            "DATABASE_URL": self.services.create_database(),
+            "REDIS_URL": self.services.redis_database(self.REDIS_PRODUCTION),
+            "Q_BROKER": "redis",
+        }
         stack = self._new_stack("production", env, https=True)
         for command in PRODUCTION_COMMANDS:
             stack.manage(*command)
@@ -222,8 +241,12 @@ class StackPool:
     def _build_waiting(self) -> None:
         """Production settings with gunicorn -w 2 and no worker, so that no run ever finishes."""
         workdir = self.tmp_root / "waiting"
-        env = {**self._production_env(workdir), "DATABASE_URL": self.services.create_database(),
-               "REDIS_URL": self.services.redis_database(self.REDIS_WAITING), "Q_BROKER": "redis"}
+        env = {
+            **self._production_env(workdir),
+            "DATABASE_URL": self.services.create_database(),
+            "REDIS_URL": self.services.redis_database(self.REDIS_WAITING),
+            "Q_BROKER": "redis",
+        }
         stack = self._new_stack("waiting", env, https=True)
         for command in PRODUCTION_COMMANDS:
             stack.manage(*command)

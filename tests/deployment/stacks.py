@@ -4,6 +4,8 @@ A ``Stack`` holds the environment the service was started with, the processes it
 a process group of its own, stdout and stderr captured to files that tests read), ``manage.py``
 in that same environment, and an HTTP client that talks to it the way its users would.
 """
+
+import contextlib
 import json
 import os
 import re
@@ -59,16 +61,25 @@ class Stack:
         self.tokens: list[str] = []  # every API key issued on this stack, for the leak check
         self.installed_schedules: dict = {}  # READ_SCHEDULES' answer right after install_schedules
         self.armed_at: float | None = None  # time.monotonic() when the schedules were made due
-        self._admin_token = None
+        self._admin_token: str | None = None
 
     # --- processes -----------------------------------------------------------------------
     def manage(self, *args, env: dict | None = None, check: bool = True, timeout: float = 180):
         """``python manage.py ...`` in the stack's environment (or ``env``), from the repository root."""
-        result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env or self.env, capture_output=True,
-                                text=True, timeout=timeout)
+        result = subprocess.run(
+            [PYTHON, "manage.py", *args],
+            check=False,  # a failure is raised below, with the command's output in the message
+            cwd=ROOT,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
-            raise StackFailed(f"[{self.name}] manage.py {' '.join(args)} exited {result.returncode}:\n"
-                              f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+            raise StackFailed(
+                f"[{self.name}] manage.py {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+            )
         return result
 
     def orm(self, code: str):
@@ -79,11 +90,11 @@ class Stack:
         line = next((line for line in stdout.splitlines() if line.startswith(marker)), None)
         if line is None:
             raise StackFailed(f"[{self.name}] the shell printed no result:\n{stdout[-3000:]}")
-        return json.loads(line[len(marker):])
+        return json.loads(line[len(marker) :])
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
         """Starts a process in a new process group, its stdout and stderr going to files of its own."""
-        with open(self.logs / f"{name}.out", "wb") as out, open(self.logs / f"{name}.err", "wb") as err:
+        with (self.logs / f"{name}.out").open("wb") as out, (self.logs / f"{name}.err").open("wb") as err:
             process = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=out, stderr=err, start_new_session=True)
         self.processes[name] = process
         return process
@@ -94,18 +105,17 @@ class Stack:
         return "\n".join(path.read_text(errors="replace") for path in files)
 
     def output_tail(self, size: int = 4000) -> str:
-        return "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')[-size:]}"
-                         for path in sorted(self.logs.glob("*.*")))
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-size:]}" for path in sorted(self.logs.glob("*.*"))
+        )
 
     def log_records(self, name: str | None = None) -> list[dict]:
         """The JSON log records among the output lines."""
         records = []
         for line in self.output(name).splitlines():
             if line.startswith("{"):
-                try:
+                with contextlib.suppress(ValueError):
                     records.append(json.loads(line))
-                except ValueError:
-                    pass
         return records
 
     def check_alive(self) -> None:
@@ -116,12 +126,13 @@ class Stack:
     def wait_until_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Polls the admin login page until it answers 200, failing early if a process died."""
         deadline = time.monotonic() + timeout
-        last = None
+        last: requests.Response | requests.RequestException | None = None
         while time.monotonic() < deadline:
             self.check_alive()
             try:
-                last = requests.get(self.url("/admin/login/"), headers=self.proxy_headers, timeout=5,
-                                    allow_redirects=False)
+                last = requests.get(
+                    self.url("/admin/login/"), headers=self.proxy_headers, timeout=5, allow_redirects=False
+                )
                 if last.status_code == 200:
                     return
             except requests.RequestException as exc:
@@ -133,20 +144,14 @@ class Stack:
         """SIGTERM to every process group, then SIGKILL to what is left."""
         for process in self.processes.values():
             if process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 5
         for process in self.processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:  # the group's other members (workers, children) too
+            with contextlib.suppress(ProcessLookupError):  # the group's other members (workers, children) too
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             process.wait()
 
     # --- HTTP ----------------------------------------------------------------------------
@@ -163,16 +168,27 @@ class Stack:
         """The site's address as a browser sees it (https://127.0.0.1 is trusted behind the proxy)."""
         return "https://127.0.0.1" if self.https else f"http://127.0.0.1:{self.port}"
 
-    def request(self, method: str, path: str, *, token: str | None = None, headers: dict | None = None,
-                timeout: float = 30, **kwargs) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        headers: dict | None = None,
+        timeout: float = 30,
+        **kwargs,
+    ) -> requests.Response:
         """One request on a connection of its own (so requests spread over the web workers); never a 5xx."""
         headers = {**self.proxy_headers, "Connection": "close", **(headers or {})}
         if token:
             headers["Authorization"] = f"Token {token}"
-        response = requests.request(method, self.url(path), headers=headers, timeout=timeout,
-                                    allow_redirects=False, **kwargs)
-        assert response.status_code < 500, (f"[{self.name}] {method} {path} answered {response.status_code}:\n"
-                                            f"{response.text[:3000]}\n{self.output_tail()}")
+        response = requests.request(
+            method, self.url(path), headers=headers, timeout=timeout, allow_redirects=False, **kwargs
+        )
+        assert response.status_code < 500, (
+            f"[{self.name}] {method} {path} answered {response.status_code}:\n"
+            f"{response.text[:3000]}\n{self.output_tail()}"
+        )
         return response
 
     def get(self, path: str, **kwargs) -> requests.Response:
@@ -200,8 +216,9 @@ class Stack:
         """The demo admin's API key, from DRF's own command as the README says."""
         if self._admin_token is None:
             stdout = self.manage("drf_create_token", "admin").stdout
-            self._admin_token = re.search(r"Generated token (\w+) for user", stdout).group(1)
-            self.tokens.append(self._admin_token)
+            token = re.search(r"Generated token (\w+) for user", stdout).group(1)
+            self._admin_token = token
+            self.tokens.append(token)
         return self._admin_token
 
     def fresh_users(self, *roles: str) -> list[dict]:
@@ -231,11 +248,18 @@ class AdminBrowser:
         self.session.headers.update(stack.proxy_headers)
         login = self.get("/admin/login/?next=/admin/")
         assert login.status_code == 200, login.text[:2000]
-        answer = self.post("/admin/login/?next=/admin/", data={
-            "csrfmiddlewaretoken": self.session.cookies["csrftoken"], "username": username, "password": password,
-            "next": "/admin/"})
-        assert answer.status_code == 302 and answer.headers["Location"] == "/admin/", \
-            f"admin login failed: {answer.status_code} {answer.text[:2000]}"
+        answer = self.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "csrfmiddlewaretoken": self.session.cookies["csrftoken"],
+                "username": username,
+                "password": password,
+                "next": "/admin/",
+            },
+        )
+        failed = f"admin login failed: {answer.status_code} {answer.text[:2000]}"
+        assert answer.status_code == 302, failed
+        assert answer.headers["Location"] == "/admin/", failed
 
     def _unsecure_cookies(self):
         # The TLS proxy sits between; on the plain hop the client still sends its Secure cookies.
@@ -250,8 +274,7 @@ class AdminBrowser:
 
     def post(self, path: str, **kwargs) -> requests.Response:
         headers = {"Origin": self.stack.origin, "Referer": self.stack.origin + path}
-        response = self.session.post(self.stack.url(path), headers=headers, timeout=30, allow_redirects=False,
-                                     **kwargs)
+        response = self.session.post(self.stack.url(path), headers=headers, timeout=30, allow_redirects=False, **kwargs)
         self._unsecure_cookies()
         assert response.status_code < 500, f"POST {path}: {response.status_code} {response.text[:3000]}"
         return response

@@ -3,6 +3,7 @@
 The stacks made the nightly schedule due and added a failing one as soon as their databases were
 ready (deployments.arm_schedules); django-q2's scheduler looks every 30 s, so these tests poll.
 """
+
 import ast
 import json
 import time
@@ -11,8 +12,16 @@ from zoneinfo import ZoneInfo
 
 from notifications.models import DeliveryStatus
 from tests.deployment.deployments import (
-    ADMIN_LOGIN, BENCHMARK, DEFAULT_SCHEDULE_TIMES, FAILING_SCHEDULE, FAILURE_RECIPIENT, FAILURE_SUBSCRIPTION, NIGHTLY,
-    PRODUCTION_SCHEDULE_TIMES, READ_SCHEDULES)
+    ADMIN_LOGIN,
+    BENCHMARK,
+    DEFAULT_SCHEDULE_TIMES,
+    FAILING_SCHEDULE,
+    FAILURE_RECIPIENT,
+    FAILURE_SUBSCRIPTION,
+    NIGHTLY,
+    PRODUCTION_SCHEDULE_TIMES,
+    READ_SCHEDULES,
+)
 
 SCHEDULER_WAIT = 100  # seconds from arming: two of the scheduler's 30 s looks, and the task's own time
 
@@ -36,6 +45,7 @@ def stored_kwargs(text: str) -> dict:
     except (SyntaxError, ValueError):
         try:
             call = ast.parse(f"f({text})", mode="eval").body
+            assert isinstance(call, ast.Call)
             kwargs = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
             assert not call.args
         except (AssertionError, SyntaxError, ValueError):
@@ -80,23 +90,27 @@ def test_a_due_schedule_starts_a_scheduled_run(served):
 
     runs = until(scheduled_runs, stack=served, since=served.armed_at, what="run of the nightly schedule")
     assert {run["source"] for run in runs} == {"schedule"}
-    failures = served.orm("""
+    failures = served.orm(f"""
 from django_q.models import Failure
-out = [[f.group, f.func, str(f.result)[:500]] for f in Failure.objects.exclude(group=%r)]
-""" % FAILING_SCHEDULE)
+out = [[f.group, f.func, str(f.result)[:500]] for f in Failure.objects.exclude(group={FAILING_SCHEDULE!r})]
+""")
     assert failures == [], "django-q2 recorded failed tasks"
 
     # django-q2 moved the schedule on by 24 hours; the task put it back on its local time.
     times = schedule_times(served)
-    nightly, = [s for s in served.orm(READ_SCHEDULES)["schedules"] if s["name"] == NIGHTLY]
+    (nightly,) = [s for s in served.orm(READ_SCHEDULES)["schedules"] if s["name"] == NIGHTLY]
     assert local_time(nightly["next_run"], times["REFRESH_SCHEDULE_TZ"]) == times["REFRESH_NIGHTLY_AT"], nightly
 
 
 def test_a_failing_schedule_is_logged_notified_and_on_the_dashboard(served):
     def error_record():
-        return [record for record in served.log_records() if record.get("level") == "ERROR"
-                and "schedule.failed" in (record.get("event_type"), record.get("event"))
-                and FAILING_SCHEDULE in json.dumps(record)]
+        return [
+            record
+            for record in served.log_records()
+            if record.get("level") == "ERROR"
+            and "schedule.failed" in (record.get("event_type"), record.get("event"))
+            and FAILING_SCHEDULE in json.dumps(record)
+        ]
 
     until(error_record, stack=served, since=served.armed_at, what="ERROR record of event schedule.failed")
 
@@ -107,14 +121,21 @@ out = list(NotificationDelivery.objects.filter(subscription__name={FAILURE_SUBSC
            .values("event_type", "status", "attempts", "last_error"))
 """)
         # Done once delivered, given up, or an attempt failed (a retry would come 30 s later).
-        return deliveries if any(d["status"] in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED) or d["last_error"]
-                                 for d in deliveries) else None
+        return (
+            deliveries
+            if any(
+                d["status"] in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED) or d["last_error"] for d in deliveries
+            )
+            else None
+        )
 
     deliveries = until(delivered, stack=served, since=served.armed_at, what="notification of the failure")
-    assert [(d["event_type"], d["status"]) for d in deliveries] == [("schedule.failed", DeliveryStatus.DELIVERED)], \
+    assert [(d["event_type"], d["status"]) for d in deliveries] == [("schedule.failed", DeliveryStatus.DELIVERED)], (
         deliveries
+    )
     mail = served.output()  # the console email backend writes the mail to the worker's stdout
-    assert "Subject: [refresh] schedule.failed" in mail and f"To: {FAILURE_RECIPIENT}" in mail
+    assert "Subject: [refresh] schedule.failed" in mail
+    assert f"To: {FAILURE_RECIPIENT}" in mail
     assert FAILING_SCHEDULE in mail.split(f"To: {FAILURE_RECIPIENT}", 1)[1]
 
     dashboard = served.browser(*ADMIN_LOGIN).get("/admin/refresh/refreshrun/dashboard/")

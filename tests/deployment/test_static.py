@@ -1,4 +1,5 @@
 """Static files are served with DEBUG off: the admin's, the dashboard's charts and Swagger UI's."""
+
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -8,7 +9,7 @@ from tests.deployment.deployments import ADMIN_LOGIN
 
 NAMED_FILES = {
     "/static/admin/css/base.css": "text/css",
-    "/static/refresh/vendor/chartjs/chart.umd.min.js": "javascript",
+    "/static/core/vendor/chartjs/chart.umd.min.js": "javascript",
     "/static/refresh/admin/dashboard.js": "javascript",
 }
 
@@ -38,7 +39,8 @@ def linked_assets(page_path: str, html: str) -> list[str]:
 def test_named_static_files_are_served(served, path):
     answer = served.get(path)
     assert answer.status_code == 200, (path, answer.status_code)
-    assert NAMED_FILES[path] in answer.headers["Content-Type"] and len(answer.content) > 100
+    assert NAMED_FILES[path] in answer.headers["Content-Type"]
+    assert len(answer.content) > 100
 
 
 @pytest.mark.parametrize("page", ["/api/docs/", "/admin/refresh/refreshrun/dashboard/", "/admin/"])
@@ -47,6 +49,7 @@ def test_every_script_and_stylesheet_a_page_links_is_served(served, page):
     answer = browser.get(page)
     assert answer.status_code == 200, (page, answer.status_code)
     assets = linked_assets(page, answer.text)
-    assert any(path.endswith(".js") for path in assets) and any(path.endswith(".css") for path in assets), assets
+    assert any(path.endswith(".js") for path in assets), assets
+    assert any(path.endswith(".css") for path in assets), assets
     missing = {path: status for path in assets if (status := browser.get(path).status_code) != 200}
     assert missing == {}, f"{page} links files the server does not serve"

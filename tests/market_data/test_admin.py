@@ -1,4 +1,5 @@
 """The market-data admin pages list, filter and search."""
+
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from http import HTTPStatus
@@ -16,8 +17,9 @@ def data():
     aapl = Asset.objects.create(symbol="AAPL", name="Apple Inc")
     Asset.objects.create(symbol="MSFT", name="Microsoft")
     price = Decimal("190.5")
-    PriceBar.objects.create(asset=aapl, date=date(2024, 6, 11), open=price, high=price, low=price, close=price,
-                            volume=10)
+    PriceBar.objects.create(
+        asset=aapl, date=date(2024, 6, 11), open=price, high=price, low=price, close=price, volume=10
+    )
     Quote.objects.create(asset=aapl, price=price, as_of=NOW, fetched_at=NOW, source="mock")
 
 
@@ -42,11 +44,19 @@ def test_price_bar_changelist_drills_down_by_date(admin_client, data):
 
 @pytest.mark.django_db
 def test_anomalies_are_listed_for_review_and_cannot_be_edited(admin_client):
-    PriceAnomaly.objects.create(symbol="AAPL", kind="large_move", message="Moved +40.0%", value=Decimal("140"),
-                                reference=Decimal("100"), refresh_id="ref_abc", source="twelvedata",
-                                detected_at=NOW)
-    PriceAnomaly.objects.create(symbol="MSFT", kind="non_positive", message="Price 0", value=Decimal("0"),
-                                source="twelvedata", detected_at=NOW)
+    PriceAnomaly.objects.create(
+        symbol="AAPL",
+        kind="large_move",
+        message="Moved +40.0%",
+        value=Decimal("140"),
+        reference=Decimal("100"),
+        refresh_id="ref_abc",
+        source="twelvedata",
+        detected_at=NOW,
+    )
+    PriceAnomaly.objects.create(
+        symbol="MSFT", kind="non_positive", message="Price 0", value=Decimal("0"), source="twelvedata", detected_at=NOW
+    )
 
     response = admin_client.get(reverse("admin:market_data_priceanomaly_changelist"), {"kind": "large_move"})
 

@@ -1,4 +1,5 @@
 """Screening fetched prices: each kind of anomaly is found, reported and held back (or not)."""
+
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -20,15 +21,26 @@ def stored(db):
     days = [date(2025, 6, 16), date(2025, 6, 17)]
     for symbol in ("AAPL", "MSFT"):
         asset = Asset.objects.create(symbol=symbol)
-        PriceBar.objects.bulk_create([PriceBar(asset=asset, date=d, open=100, high=101, low=99, close=100)
-                                      for d in days])
-    Quote.objects.create(asset=Asset.objects.get(symbol="AAPL"), price=Decimal("100"),
-                         as_of=NOW - timedelta(hours=5), fetched_at=NOW - timedelta(hours=5), source="test")
+        PriceBar.objects.bulk_create(
+            [PriceBar(asset=asset, date=d, open=100, high=101, low=99, close=100) for d in days]
+        )
+    Quote.objects.create(
+        asset=Asset.objects.get(symbol="AAPL"),
+        price=Decimal("100"),
+        as_of=NOW - timedelta(hours=5),
+        fetched_at=NOW - timedelta(hours=5),
+        source="test",
+    )
 
 
 def quote(symbol="AAPL", price="101.5", as_of=NOW - timedelta(minutes=1), previous_close="100"):
-    return QuoteData(symbol=symbol, price=None if price is None else Decimal(price),
-                     previous_close=Decimal(previous_close) if previous_close else None, change=None, as_of=as_of)
+    return QuoteData(
+        symbol=symbol,
+        price=None if price is None else Decimal(price),
+        previous_close=Decimal(previous_close) if previous_close else None,
+        change=None,
+        as_of=as_of,
+    )
 
 
 def history(symbol, closes, start=date(2025, 6, 18)):
@@ -40,19 +52,23 @@ def history(symbol, closes, start=date(2025, 6, 18)):
 def test_a_normal_quote_passes(stored):
     accepted, anomalies = screen_quotes(quotes=[quote()], now=NOW)
 
-    assert [q.symbol for q in accepted] == ["AAPL"] and anomalies == []
+    assert [q.symbol for q in accepted] == ["AAPL"]
+    assert anomalies == []
 
 
-@pytest.mark.parametrize(("bad", "kind"), [
-    (quote(price="0"), "non_positive"),
-    (quote(price="-3.2"), "non_positive"),
-    (quote(price=None), "missing_field"),
-    (quote(as_of=None), "missing_field"),
-    (quote(price="126"), "large_move"),
-    (quote(price="74.9"), "large_move"),
-    (quote(as_of=datetime(2025, 6, 9, 20, 0, tzinfo=UTC)), "stale"),
-    (quote(as_of=NOW - timedelta(hours=6)), "stale"),  # older than the stored quote
-])
+@pytest.mark.parametrize(
+    ("bad", "kind"),
+    [
+        (quote(price="0"), "non_positive"),
+        (quote(price="-3.2"), "non_positive"),
+        (quote(price=None), "missing_field"),
+        (quote(as_of=None), "missing_field"),
+        (quote(price="126"), "large_move"),
+        (quote(price="74.9"), "large_move"),
+        (quote(as_of=datetime(2025, 6, 9, 20, 0, tzinfo=UTC)), "stale"),
+        (quote(as_of=NOW - timedelta(hours=6)), "stale"),  # older than the stored quote
+    ],
+)
 def test_suspicious_quotes_are_quarantined(stored, bad, kind):
     good = quote(symbol="MSFT")
 
@@ -74,7 +90,8 @@ def test_the_move_is_measured_from_the_stored_close_before_the_quote_day(stored)
 def test_without_stored_prices_the_provider_previous_close_is_the_reference(db):
     accepted, anomalies = screen_quotes(quotes=[quote(symbol="NEW", price="200", previous_close="100")], now=NOW)
 
-    assert accepted == [] and anomalies[0].kind == "large_move"
+    assert accepted == []
+    assert anomalies[0].kind == "large_move"
 
 
 def test_a_quote_a_few_sessions_old_is_not_stale_over_a_holiday_weekend(stored):
@@ -83,7 +100,8 @@ def test_a_quote_a_few_sessions_old_is_not_stale_over_a_holiday_weekend(stored):
 
     accepted, anomalies = screen_quotes(quotes=[quote(as_of=friday_close)], now=tuesday_morning)
 
-    assert anomalies == [] and len(accepted) == 1
+    assert anomalies == []
+    assert len(accepted) == 1
 
 
 def test_with_quarantine_off_anomalies_are_reported_but_applied(stored, settings):
@@ -114,15 +132,19 @@ def test_suspicious_bars_are_dropped_and_the_rest_kept(stored):
     assert kept["AAPL"].close.tolist() == [101, 102, 103]
     assert kept["MSFT"].close.tolist() == [99, 98, 97]
     assert [(a.kind, a.observed_on) for a in anomalies] == [
-        ("non_positive", date(2025, 6, 19)), ("missing_field", date(2025, 6, 23)),
-        ("large_move", date(2025, 6, 25)), ("large_move", date(2025, 6, 26))]
+        ("non_positive", date(2025, 6, 19)),
+        ("missing_field", date(2025, 6, 23)),
+        ("large_move", date(2025, 6, 25)),
+        ("large_move", date(2025, 6, 26)),
+    ]
 
 
 def test_the_first_fetched_bar_is_compared_with_the_stored_close_before_it(stored):
     accepted, anomalies = screen_histories(histories=[history("AAPL", [140, 141])])
 
     assert accepted[0].close.tolist() == [141]
-    assert anomalies[0].kind == "large_move" and anomalies[0].observed_on == date(2025, 6, 18)
+    assert anomalies[0].kind == "large_move"
+    assert anomalies[0].observed_on == date(2025, 6, 18)
 
 
 def test_anomalies_are_recorded_for_review(stored):
@@ -132,7 +154,18 @@ def test_anomalies_are_recorded_for_review(stored):
 
     row = PriceAnomaly.objects.get()
     assert (row.symbol, row.kind, row.value, row.quarantined, row.refresh_id) == (
-        "AAPL", "non_positive", Decimal("0"), True, "ref_x")
-    assert anomalies[0].as_dict() == {"symbol": "AAPL", "kind": "non_positive", "message": row.message,
-                                      "date": "2025-06-18", "value": "0", "reference": "100",
-                                      "quarantined": True}
+        "AAPL",
+        "non_positive",
+        Decimal("0"),
+        True,
+        "ref_x",
+    )
+    assert anomalies[0].as_dict() == {
+        "symbol": "AAPL",
+        "kind": "non_positive",
+        "message": row.message,
+        "date": "2025-06-18",
+        "value": "0",
+        "reference": "100",
+        "quarantined": True,
+    }

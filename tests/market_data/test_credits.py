@@ -3,6 +3,7 @@
 Every test runs against the database store, and against the Redis store when REDIS_URL is
 configured (the PostgreSQL + Redis pass).
 """
+
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -11,15 +12,24 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from market_data.credits import (
-    DatabaseCreditStore, RedisCreditStore, credit_store, mark_credits_exhausted, reserve_credits, settle_credits,
+    DatabaseCreditStore,
+    RedisCreditStore,
+    credit_store,
+    mark_credits_exhausted,
+    reserve_credits,
+    settle_credits,
 )
 from market_data.models import CreditPeriod, CreditWindow
 
 NOON = datetime(2025, 6, 18, 12, 0, 5, tzinfo=UTC)
 NEXT_MINUTE = datetime(2025, 6, 18, 12, 1, tzinfo=UTC)
 MIDNIGHT = datetime(2025, 6, 19, tzinfo=UTC)
-STORES = ["database", pytest.param("redis", marks=pytest.mark.skipif(
-    not django_settings.REDIS_URL, reason="the Redis store needs REDIS_URL"))]
+STORES = [
+    "database",
+    pytest.param(
+        "redis", marks=pytest.mark.skipif(not django_settings.REDIS_URL, reason="the Redis store needs REDIS_URL")
+    ),
+]
 
 
 @pytest.fixture(params=STORES)
@@ -53,7 +63,8 @@ def test_the_day_limit_stops_every_minute_until_midnight(budget):
     refused = reserve_credits(wanted=1, now=NOON + timedelta(minutes=5))
 
     assert granted == [8, 2, 0]
-    assert refused.credits == 0 and refused.day_exhausted
+    assert refused.credits == 0
+    assert refused.day_exhausted
     assert refused.retry_at == MIDNIGHT
     assert reserve_credits(wanted=8, now=MIDNIGHT).credits == 8
 
@@ -98,8 +109,9 @@ def test_the_grant_crossing_the_warning_share_of_the_day_says_so(budget):
     budget.MARKET_DATA_CREDITS_PER_DAY = 10
     budget.MARKET_DATA_CREDIT_WARNING_RATIO = 0.8
 
-    crossed = [reserve_credits(wanted=w, now=NOON + timedelta(minutes=m)).crossed_warning
-               for m, w in enumerate([5, 3, 1])]
+    crossed = [
+        reserve_credits(wanted=w, now=NOON + timedelta(minutes=m)).crossed_warning for m, w in enumerate([5, 3, 1])
+    ]
 
     assert crossed == [False, True, False]
 
@@ -121,13 +133,13 @@ def test_workers_reserving_at_once_never_exceed_the_minute(settings, store):
     settings.MARKET_DATA_CREDIT_STORE = store
     settings.MARKET_DATA_CREDITS_PER_MINUTE = 8
     settings.MARKET_DATA_CREDITS_PER_DAY = 800
-    granted, start = [], threading.Barrier(6)
+    granted: list[int] = []
+    start = threading.Barrier(6)
 
     def worker():
         try:
             start.wait()
-            for _ in range(4):
-                granted.append(reserve_credits(wanted=1, now=NOON).credits)
+            granted.extend(reserve_credits(wanted=1, now=NOON).credits for _ in range(4))
         finally:
             connection.close()
 

@@ -1,4 +1,5 @@
 """The mock provider: deterministic, realistic, sliceable made-up prices."""
+
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -33,7 +34,8 @@ def test_different_seeds_and_symbols_differ():
 def test_bars_are_weekdays_ascending_and_consistent():
     result = MockProvider().fetch_history(SYMBOLS, start=START, end=END)
 
-    assert result.errors == {} and set(result.items) == set(SYMBOLS)
+    assert result.errors == {}
+    assert set(result.items) == set(SYMBOLS)
     for bars in result.items.values():
         assert len(bars) == np.busday_count(START, END + timedelta(days=1))
         assert np.is_busday(bars.dates).all()
@@ -41,7 +43,8 @@ def test_bars_are_weekdays_ascending_and_consistent():
         assert (bars.low > 0).all()
         assert (bars.low <= np.minimum(bars.open, bars.close)).all()
         assert (bars.high >= np.maximum(bars.open, bars.close)).all()
-        assert (bars.volume > 0).all() and bars.volume.dtype == np.int64
+        assert (bars.volume > 0).all()
+        assert bars.volume.dtype == np.int64
 
 
 def test_yearly_volatility_is_realistic():
@@ -84,10 +87,13 @@ def test_quote_uses_the_latest_weekday_close():
     bars = history(provider, start=date(2024, 6, 13), end=date(2024, 6, 14))
 
     assert quote.as_of == datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
+    assert quote.price is not None
+    assert quote.previous_close is not None
     assert float(quote.previous_close) == pytest.approx(bars.close[0], abs=1e-4)
     assert float(quote.price) == pytest.approx(bars.close[1], rel=0.02)
     assert quote.change == quote.price - quote.previous_close
-    assert quote.price > 0 and quote.name == "AAPL"
+    assert quote.price > 0
+    assert quote.name == "AAPL"
 
 
 def test_quotes_change_from_minute_to_minute_but_not_within_one():
@@ -124,14 +130,18 @@ def test_adjustments_differ_as_a_providers_do():
     start, end = date(2015, 1, 1), date(2024, 12, 31)
     raw, splits, dividends, total = (
         provider.fetch_history(["KO"], start=start, end=end, adjust=adjust).items["KO"]
-        for adjust in ("none", "splits", "dividends", "all"))
+        for adjust in ("none", "splits", "dividends", "all")
+    )
     actions = provider.corporate_actions("KO", start=start, end=end)
 
-    assert len(actions["dividends"]) >= 35 and all(0 < fraction < 0.01 for _, fraction in actions["dividends"])
+    assert len(actions["dividends"]) >= 35
+    assert all(0 < fraction < 0.01 for _, fraction in actions["dividends"])
     # Dividend adjustment scales earlier closes down by (1 - dividend / previous close) per later
     # ex-date, so the adjusted series gains the dividend back on each ex-date.
     ratio = total.close / splits.close  # both rounded to 4 places: equal to within 1e-4
-    assert (np.diff(ratio) >= -1e-4).all() and ratio[-1] == pytest.approx(1, abs=1e-4) and ratio[0] < 0.9
+    assert (np.diff(ratio) >= -1e-4).all()
+    assert ratio[-1] == pytest.approx(1, abs=1e-4)
+    assert ratio[0] < 0.9
     ex_date, fraction = actions["dividends"][10]
     day = int(np.searchsorted(splits.dates, np.datetime64(ex_date)))
     assert ratio[day] / ratio[day - 1] == pytest.approx(1 / (1 - fraction), rel=1e-4)
@@ -141,23 +151,32 @@ def test_adjustments_differ_as_a_providers_do():
 
 def test_a_split_shows_only_without_split_adjustment():
     provider = MockProvider()
-    symbol, (day, ratio) = next((s, actions["splits"][0]) for s in (f"SPL{i}" for i in range(50))
-                                if (actions := provider.corporate_actions(s, start=date(2001, 1, 1),
-                                                                          end=date(2024, 12, 31)))["splits"])
-    around = {adjust: provider.fetch_history([symbol], start=day - timedelta(days=7), end=day + timedelta(days=7),
-                                             adjust=adjust).items[symbol] for adjust in ("none", "splits")}
+    symbol, (day, ratio) = next(
+        (s, actions["splits"][0])
+        for s in (f"SPL{i}" for i in range(50))
+        if (actions := provider.corporate_actions(s, start=date(2001, 1, 1), end=date(2024, 12, 31)))["splits"]
+    )
+    around = {
+        adjust: provider.fetch_history(
+            [symbol], start=day - timedelta(days=7), end=day + timedelta(days=7), adjust=adjust
+        ).items[symbol]
+        for adjust in ("none", "splits")
+    }
     at = int(np.searchsorted(around["none"].dates, np.datetime64(day)))
 
     raw, adjusted = around["none"].close, around["splits"].close
     assert raw[at] / raw[at - 1] == pytest.approx(adjusted[at] / adjusted[at - 1] / ratio, rel=1e-3)
-    assert ratio in (2, 3, 4) and adjusted[at] == pytest.approx(raw[at], rel=1e-4)
+    assert ratio in (2, 3, 4)
+    assert adjusted[at] == pytest.approx(raw[at], rel=1e-4)
 
 
 def test_crypto_pays_no_dividends_and_never_splits():
     provider = MockProvider()
     actions = provider.corporate_actions("BTC/USD", start=date(2001, 1, 1), end=date(2024, 12, 31))
-    raw, total = (provider.fetch_history(["BTC/USD"], start=START, end=END, adjust=adjust).items["BTC/USD"]
-                  for adjust in ("none", "all"))
+    raw, total = (
+        provider.fetch_history(["BTC/USD"], start=START, end=END, adjust=adjust).items["BTC/USD"]
+        for adjust in ("none", "all")
+    )
 
     assert actions == {"dividends": [], "splits": []}
     np.testing.assert_array_equal(raw.close, total.close)

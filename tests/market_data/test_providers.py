@@ -1,4 +1,5 @@
 """get_provider: the provider settings ask for, or a clear configuration error."""
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 

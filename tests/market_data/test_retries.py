@@ -1,4 +1,5 @@
 """Retries of Twelve Data calls: which failures are retried, with what waits, and where they stop."""
+
 import time
 from http import HTTPStatus
 
@@ -52,9 +53,14 @@ def test_two_server_errors_then_success_is_retried(client, mocked, slept):
     assert len(slept) == 2
 
 
-@pytest.mark.parametrize("failure", [requests.ConnectTimeout("connect timed out"),
-                                     requests.ReadTimeout("read timed out"),
-                                     requests.ConnectionError("connection reset")])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.ConnectTimeout("connect timed out"),
+        requests.ReadTimeout("read timed out"),
+        requests.ConnectionError("connection reset"),
+    ],
+)
 def test_timeouts_and_connection_errors_are_retried(client, mocked, slept, failure):
     mocked.get(QUOTE_URL, body=failure)
     mocked.get(QUOTE_URL, json=keyed_quotes())
@@ -63,23 +69,36 @@ def test_timeouts_and_connection_errors_are_retried(client, mocked, slept, failu
     assert len(mocked.calls) == 2
 
 
-@pytest.mark.parametrize("status", [HTTPStatus.BAD_REQUEST, HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN,
-                                    HTTPStatus.NOT_FOUND, HTTPStatus.REQUEST_URI_TOO_LONG])
+@pytest.mark.parametrize(
+    "status",
+    [
+        HTTPStatus.BAD_REQUEST,
+        HTTPStatus.UNAUTHORIZED,
+        HTTPStatus.FORBIDDEN,
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.REQUEST_URI_TOO_LONG,
+    ],
+)
 @pytest.mark.parametrize("in_body", [False, True])
 def test_client_errors_are_not_retried(client, mocked, slept, status, in_body):
-    mocked.get(QUOTE_URL, status=HTTPStatus.OK if in_body else status,
-               json=error_body(int(status), "**interval** is not supported"))
+    mocked.get(
+        QUOTE_URL,
+        status=HTTPStatus.OK if in_body else status,
+        json=error_body(int(status), "**interval** is not supported"),
+    )
 
     with pytest.raises(ProviderError) as caught:
         fetch(client, slept)
 
     assert caught.value.code == status
-    assert len(mocked.calls) == 1 and slept == []
+    assert len(mocked.calls) == 1
+    assert slept == []
 
 
 def test_a_rejected_key_is_not_retried_and_keeps_the_key_out_of_the_message(client, mocked, slept):
-    mocked.get(QUOTE_URL, status=HTTPStatus.UNAUTHORIZED,
-               json=error_body(401, f"**apikey** parameter is incorrect: {KEY}"))
+    mocked.get(
+        QUOTE_URL, status=HTTPStatus.UNAUTHORIZED, json=error_body(401, f"**apikey** parameter is incorrect: {KEY}")
+    )
 
     with pytest.raises(ProviderAuthError) as caught:
         fetch(client, slept)

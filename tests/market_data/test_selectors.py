@@ -1,4 +1,5 @@
 """Market-data reads: what the refresh fetches, what new prices are compared with, provider use."""
+
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -9,7 +10,12 @@ from django.test.utils import CaptureQueriesContext
 
 from market_data.models import Asset, PriceBar, Quote
 from market_data.selectors import (
-    active_symbols, closes_before, exposure_by_symbol, last_bar_dates, provider_usage_per_day, quote_fetched_at,
+    active_symbols,
+    closes_before,
+    exposure_by_symbol,
+    last_bar_dates,
+    provider_usage_per_day,
+    quote_fetched_at,
 )
 from market_data.usage import record_provider_usage
 from portfolios.models import Holding, Portfolio
@@ -71,11 +77,11 @@ def test_closes_before_a_day_in_one_query():
 
 @pytest.mark.django_db
 def test_exposure_is_quantity_held_times_the_latest_price():
-    aapl, msft, idle = (Asset.objects.create(symbol=s) for s in ("AAPL", "MSFT", "IDLE"))
+    aapl, msft, _idle = (Asset.objects.create(symbol=s) for s in ("AAPL", "MSFT", "IDLE"))
     Quote.objects.create(asset=aapl, price=Decimal("200"), as_of=FETCHED, fetched_at=FETCHED, source="test")
     add_bar(msft, date(2024, 6, 11))  # no quote: the last close (10) counts
     owners = [get_user_model().objects.create(username=name) for name in ("ann", "ben")]
-    for owner, quantity in zip(owners, ("2", "3")):
+    for owner, quantity in zip(owners, ("2", "3"), strict=True):
         portfolio = Portfolio.objects.create(owner=owner, name="p")
         Holding.objects.create(portfolio=portfolio, asset=aapl, quantity=Decimal(quantity), cost_basis=1)
         Holding.objects.create(portfolio=portfolio, asset=msft, quantity=Decimal("50"), cost_basis=1)

@@ -1,4 +1,5 @@
 """Market-data writes: assets, quote upserts and bulk bar upserts."""
+
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -6,23 +7,35 @@ import numpy as np
 import pytest
 from django.db import IntegrityError
 
+from core import bulk_writes
 from market_data.models import Asset, PriceBar, Quote
 from market_data.providers import History, MockProvider, QuoteData
 from market_data.services import ensure_assets, store_history, store_quotes
-from refresh_project import bulk_writes
 
 NOW = datetime(2024, 6, 12, 15, 30, tzinfo=UTC)
 
 
 def quote(symbol, price, previous_close="99.5", change="0.5"):
-    return QuoteData(symbol=symbol, price=Decimal(price), previous_close=Decimal(previous_close),
-                     change=Decimal(change), as_of=NOW - timedelta(minutes=1))
+    return QuoteData(
+        symbol=symbol,
+        price=Decimal(price),
+        previous_close=Decimal(previous_close),
+        change=Decimal(change),
+        as_of=NOW - timedelta(minutes=1),
+    )
 
 
 def bars(symbol, days, closes):
     closes = np.array(closes, dtype=np.float64)
-    return History(symbol, np.array(days, dtype="datetime64[D]"), closes - 1, closes + 2, closes - 2, closes,
-                   np.arange(1, len(closes) + 1, dtype=np.int64) * 1000)
+    return History(
+        symbol,
+        np.array(days, dtype="datetime64[D]"),
+        closes - 1,
+        closes + 2,
+        closes - 2,
+        closes,
+        np.arange(1, len(closes) + 1, dtype=np.int64) * 1000,
+    )
 
 
 @pytest.mark.django_db
@@ -42,12 +55,19 @@ def test_ensure_assets_creates_only_missing_ones():
 def test_store_quotes_inserts_then_reports_only_changes():
     ensure_assets(symbols=["AAPL", "MSFT"])
 
-    first = store_quotes(quotes=[quote("AAPL", "100.1234567"), quote("MSFT", "300"), quote("NOPE", "1")],
-                         source="mock", fetched_at=NOW)
-    again = store_quotes(quotes=[quote("AAPL", "100.1234567"), quote("MSFT", "300")], source="mock",
-                         fetched_at=NOW + timedelta(minutes=5))
-    moved = store_quotes(quotes=[quote("AAPL", "100.1234567"), quote("MSFT", "301")], source="twelvedata",
-                         fetched_at=NOW + timedelta(minutes=10))
+    first = store_quotes(
+        quotes=[quote("AAPL", "100.1234567"), quote("MSFT", "300"), quote("NOPE", "1")], source="mock", fetched_at=NOW
+    )
+    again = store_quotes(
+        quotes=[quote("AAPL", "100.1234567"), quote("MSFT", "300")],
+        source="mock",
+        fetched_at=NOW + timedelta(minutes=5),
+    )
+    moved = store_quotes(
+        quotes=[quote("AAPL", "100.1234567"), quote("MSFT", "301")],
+        source="twelvedata",
+        fetched_at=NOW + timedelta(minutes=10),
+    )
 
     assert sorted(first) == ["AAPL", "MSFT"]
     assert again == []
@@ -55,7 +75,8 @@ def test_store_quotes_inserts_then_reports_only_changes():
     assert Quote.objects.count() == 2
     aapl = Quote.objects.get(asset__symbol="AAPL")
     assert aapl.price == Decimal("100.123457")
-    assert aapl.previous_close == Decimal("99.5") and aapl.change == Decimal("0.5")
+    assert aapl.previous_close == Decimal("99.5")
+    assert aapl.change == Decimal("0.5")
     assert aapl.fetched_at == NOW + timedelta(minutes=10)
     assert aapl.as_of == NOW - timedelta(minutes=1)
     assert aapl.source == "twelvedata"
@@ -69,7 +90,8 @@ def test_store_quotes_keeps_missing_previous_close_empty():
     assert store_quotes(quotes=[fresh], source="mock", fetched_at=NOW) == ["BTC"]
 
     stored = Quote.objects.get(asset__symbol="BTC")
-    assert stored.previous_close is None and stored.change is None
+    assert stored.previous_close is None
+    assert stored.change is None
 
 
 @pytest.mark.django_db
@@ -84,7 +106,7 @@ def test_store_history_inserts_then_upserts_without_duplicates():
     days = ["2024-01-02", "2024-01-03", "2024-01-04"]
 
     written = store_history(histories=[bars("AAPL", days, [10.1234564, 11.0, 12.5]), bars("NOPE", days, [1, 2, 3])])
-    rewritten = store_history(histories=[bars("AAPL", days[1:] + ["2024-01-05"], [11.5, 12.5, 13.0])], batch_size=2)
+    rewritten = store_history(histories=[bars("AAPL", [*days[1:], "2024-01-05"], [11.5, 12.5, 13.0])], batch_size=2)
 
     assert (written, rewritten) == (3, 3)
     stored = list(PriceBar.objects.filter(asset__symbol="AAPL").order_by("date"))
@@ -92,7 +114,11 @@ def test_store_history_inserts_then_upserts_without_duplicates():
     assert [b.close for b in stored] == [Decimal("10.123456"), Decimal("11.5"), Decimal("12.5"), Decimal("13")]
     first = stored[0]
     assert (first.open, first.high, first.low, first.volume) == (
-        Decimal("9.123456"), Decimal("12.123456"), Decimal("8.123456"), 1000)
+        Decimal("9.123456"),
+        Decimal("12.123456"),
+        Decimal("8.123456"),
+        1000,
+    )
 
 
 @pytest.mark.django_db
@@ -133,8 +159,7 @@ def test_a_failed_history_leaves_no_half_written_rows(monkeypatch):
 
     monkeypatch.setattr(bulk_writes, "_write_chunk", fail_on_second_chunk)
     with pytest.raises(IntegrityError):
-        store_history(histories=[bars("AAPL", ["2024-01-02", "2024-01-03", "2024-01-04"], [1, 2, 3])],
-                      batch_size=2)
+        store_history(histories=[bars("AAPL", ["2024-01-02", "2024-01-03", "2024-01-04"], [1, 2, 3])], batch_size=2)
 
     assert calls == [2, 1]
     assert PriceBar.objects.count() == 0

@@ -1,4 +1,5 @@
 """The Twelve Data client against replayed responses in the shapes Twelve Data sends."""
+
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from http import HTTPStatus
@@ -18,31 +19,51 @@ SERIES_URL = f"{BASE}/time_series"
 
 
 def quote_body(symbol, close="148.85001", previous_close="149.09000", change="-0.23999", **extra):
-    return {"symbol": symbol, "name": f"{symbol} Inc", "exchange": "NASDAQ", "mic_code": "XNAS",
-            "currency": "USD", "datetime": "2021-09-16", "timestamp": 1631772000, "open": "148.44000",
-            "high": "148.96840", "low": "147.22099", "close": close, "volume": "67903927",
-            "previous_close": previous_close, "change": change, "percent_change": "-0.16097",
-            "is_market_open": False, **extra}
+    return {
+        "symbol": symbol,
+        "name": f"{symbol} Inc",
+        "exchange": "NASDAQ",
+        "mic_code": "XNAS",
+        "currency": "USD",
+        "datetime": "2021-09-16",
+        "timestamp": 1631772000,
+        "open": "148.44000",
+        "high": "148.96840",
+        "low": "147.22099",
+        "close": close,
+        "volume": "67903927",
+        "previous_close": previous_close,
+        "change": change,
+        "percent_change": "-0.16097",
+        "is_market_open": False,
+        **extra,
+    }
 
 
 def series_body(symbol, values):
-    return {"meta": {"symbol": symbol, "interval": "1day", "currency": "USD", "exchange": "NASDAQ"},
-            "values": values, "status": "ok"}
+    return {
+        "meta": {"symbol": symbol, "interval": "1day", "currency": "USD", "exchange": "NASDAQ"},
+        "values": values,
+        "status": "ok",
+    }
 
 
 def bar(day, close, volume="1000"):
-    return {"datetime": day, "open": "10.00000", "high": "12.50000", "low": "9.50000", "close": close,
-            "volume": volume}
+    return {"datetime": day, "open": "10.00000", "high": "12.50000", "low": "9.50000", "close": close, "volume": volume}
 
 
 def error_body(code, message):
     return {"code": code, "message": message, "status": "error"}
 
 
-MINUTE_MESSAGE = ("You have run out of API credits for the current minute. 9 API credits were used, with the "
-                  "current limit being 8. Wait for the next minute or consider switching to a higher tier plan.")
-DAY_MESSAGE = ("You have run out of API credits for the day. 801 API credits were used, with the current limit "
-               "being 800. Wait for tomorrow or consider switching to a higher tier plan.")
+MINUTE_MESSAGE = (
+    "You have run out of API credits for the current minute. 9 API credits were used, with the "
+    "current limit being 8. Wait for the next minute or consider switching to a higher tier plan."
+)
+DAY_MESSAGE = (
+    "You have run out of API credits for the day. 801 API credits were used, with the current limit "
+    "being 800. Wait for tomorrow or consider switching to a higher tier plan."
+)
 NOT_FOUND = "**symbol** not found: NIKK. Please specify it correctly according to API Documentation."
 
 
@@ -63,12 +84,16 @@ def assert_key_hidden(rsps, *errors):
         assert KEY not in call.request.url
         assert "apikey" not in call.request.url
     for error in errors:
-        assert KEY not in str(error) and KEY not in repr(error)
+        assert KEY not in str(error)
+        assert KEY not in repr(error)
 
 
 def test_one_symbol_quote_comes_back_flat(client, mocked):
-    mocked.get(QUOTE_URL, json=quote_body("AAPL"),
-               match=[matchers.query_param_matcher({"symbol": "AAPL", "interval": "1day", "timezone": "UTC"})])
+    mocked.get(
+        QUOTE_URL,
+        json=quote_body("AAPL"),
+        match=[matchers.query_param_matcher({"symbol": "AAPL", "interval": "1day", "timezone": "UTC"})],
+    )
 
     result = client.fetch_quotes(["AAPL"])
 
@@ -95,19 +120,26 @@ def test_quote_as_of_falls_back_to_datetime(client, mocked):
 
 def test_batch_of_three_comes_back_keyed(client, mocked):
     body = {s: quote_body(s, close=c) for s, c in [("AAPL", "1.5"), ("MSFT", "2.25"), ("SPY", "433.53")]}
-    mocked.get(QUOTE_URL, json=body, match=[matchers.query_param_matcher(
-        {"symbol": "AAPL,MSFT,SPY", "interval": "1day", "timezone": "UTC"})])
+    mocked.get(
+        QUOTE_URL,
+        json=body,
+        match=[matchers.query_param_matcher({"symbol": "AAPL,MSFT,SPY", "interval": "1day", "timezone": "UTC"})],
+    )
 
     result = client.fetch_quotes(["AAPL", "MSFT", "SPY"])
 
     assert {s: q.price for s, q in result.items.items()} == {
-        "AAPL": Decimal("1.5"), "MSFT": Decimal("2.25"), "SPY": Decimal("433.53")}
+        "AAPL": Decimal("1.5"),
+        "MSFT": Decimal("2.25"),
+        "SPY": Decimal("433.53"),
+    }
     assert (result.calls, result.credits) == (1, 3)
 
 
 def test_one_bad_symbol_does_not_fail_the_batch(client, mocked):
-    mocked.get(QUOTE_URL, json={"SPY": quote_body("SPY"), "NIKK": error_body(400, NOT_FOUND),
-                                "AAPL": quote_body("AAPL")})
+    mocked.get(
+        QUOTE_URL, json={"SPY": quote_body("SPY"), "NIKK": error_body(400, NOT_FOUND), "AAPL": quote_body("AAPL")}
+    )
 
     result = client.fetch_quotes(["SPY", "NIKK", "AAPL"])
 
@@ -136,8 +168,9 @@ def test_unknown_single_symbol_is_a_per_symbol_error(client, mocked):
 
 @pytest.mark.parametrize("status", [HTTPStatus.UNAUTHORIZED, HTTPStatus.OK])
 def test_invalid_key_raises_auth_error_as_status_or_body(client, mocked, status):
-    mocked.get(QUOTE_URL, status=status,
-               json=error_body(401, f"**apikey** parameter is incorrect or not specified: {KEY}"))
+    mocked.get(
+        QUOTE_URL, status=status, json=error_body(401, f"**apikey** parameter is incorrect or not specified: {KEY}")
+    )
 
     with pytest.raises(ProviderAuthError) as caught:
         client.fetch_quotes(["AAPL", "MSFT"])
@@ -156,8 +189,9 @@ def test_plan_without_access_raises_auth_error(client, mocked):
     assert caught.value.code == HTTPStatus.FORBIDDEN
 
 
-@pytest.mark.parametrize(("message", "scope", "transient"), [(MINUTE_MESSAGE, "minute", True),
-                                                             (DAY_MESSAGE, "day", False)])
+@pytest.mark.parametrize(
+    ("message", "scope", "transient"), [(MINUTE_MESSAGE, "minute", True), (DAY_MESSAGE, "day", False)]
+)
 @pytest.mark.parametrize("status", [HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.OK])
 def test_rate_limit_says_which_quota_ran_out(client, mocked, status, message, scope, transient):
     mocked.get(QUOTE_URL, status=status, json=error_body(429, message))
@@ -213,8 +247,9 @@ def test_body_that_is_not_json_is_transient(client, mocked):
     assert caught.value.transient is True
 
 
-@pytest.mark.parametrize("exc", [requests.ConnectionError(f"failed for {BASE}/quote?apikey={KEY}"),
-                                 requests.ReadTimeout("read timed out")])
+@pytest.mark.parametrize(
+    "exc", [requests.ConnectionError(f"failed for {BASE}/quote?apikey={KEY}"), requests.ReadTimeout("read timed out")]
+)
 def test_connection_failures_are_transient_and_scrubbed(client, mocked, exc):
     mocked.get(QUOTE_URL, body=exc)
 
@@ -228,8 +263,11 @@ def test_connection_failures_are_transient_and_scrubbed(client, mocked, exc):
 
 
 def test_credit_headers_are_recorded(client, mocked):
-    mocked.get(QUOTE_URL, json={"AAPL": quote_body("AAPL"), "MSFT": quote_body("MSFT")},
-               headers={"api-credits-used": "5", "api-credits-left": "3"})
+    mocked.get(
+        QUOTE_URL,
+        json={"AAPL": quote_body("AAPL"), "MSFT": quote_body("MSFT")},
+        headers={"api-credits-used": "5", "api-credits-left": "3"},
+    )
 
     result = client.fetch_quotes(["AAPL", "MSFT"])
 
@@ -243,7 +281,8 @@ def test_without_credit_headers_credits_are_one_per_symbol(client, mocked):
     result = client.fetch_quotes(["AAPL", "MSFT"])
 
     assert result.credits == 2
-    assert client.credits_used_header is None and client.credits_left_header is None
+    assert client.credits_used_header is None
+    assert client.credits_left_header is None
 
 
 def test_more_symbols_than_the_batch_size_is_refused_without_a_request(client, mocked):
@@ -263,31 +302,50 @@ def test_empty_batch_costs_nothing(client, mocked):
 
 
 def test_one_symbol_history_is_flat_and_parsed_to_arrays(client, mocked):
-    mocked.get(SERIES_URL, json=series_body("AAPL", [bar("2024-01-02", "11.25", "67903927"),
-                                                     bar("2024-01-03", "11.75")]),
-               match=[matchers.query_param_matcher({
-                   "symbol": "AAPL", "interval": "1day", "start_date": "2024-01-01", "end_date": "2024-01-31",
-                   "order": "asc", "outputsize": "5000", "adjust": "all"})])
+    mocked.get(
+        SERIES_URL,
+        json=series_body("AAPL", [bar("2024-01-02", "11.25", "67903927"), bar("2024-01-03", "11.75")]),
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "symbol": "AAPL",
+                    "interval": "1day",
+                    "start_date": "2024-01-01",
+                    "end_date": "2024-01-31",
+                    "order": "asc",
+                    "outputsize": "5000",
+                    "adjust": "all",
+                }
+            )
+        ],
+    )
 
     result = client.fetch_history(["AAPL"], start=date(2024, 1, 1), end=date(2024, 1, 31), adjust="all")
 
     history = result.items["AAPL"]
     assert history.dates.dtype == np.dtype("datetime64[D]")
     assert history.dates.tolist() == [date(2024, 1, 2), date(2024, 1, 3)]
-    assert history.close.dtype == np.float64 and history.close.tolist() == [11.25, 11.75]
+    assert history.close.dtype == np.float64
+    assert history.close.tolist() == [11.25, 11.75]
     assert history.open.tolist() == [10.0, 10.0]
-    assert history.high.tolist() == [12.5, 12.5] and history.low.tolist() == [9.5, 9.5]
-    assert history.volume.dtype == np.int64 and history.volume.tolist() == [67903927, 1000]
+    assert history.high.tolist() == [12.5, 12.5]
+    assert history.low.tolist() == [9.5, 9.5]
+    assert history.volume.dtype == np.int64
+    assert history.volume.tolist() == [67903927, 1000]
     assert_key_hidden(mocked)
 
 
 def test_keyed_history_is_sorted_ascending_and_deduplicated(client, mocked):
-    mocked.get(SERIES_URL, json={
-        "AAPL": series_body("AAPL", [bar("2024-01-04", "3"), bar("2024-01-02", "1"), bar("2024-01-03", "2"),
-                                     bar("2024-01-03", "2")]),
-        "EURUSD": series_body("EURUSD", [{k: v for k, v in bar("2024-01-02", "1.1").items() if k != "volume"}]),
-        "NIKK": error_body(400, NOT_FOUND),
-    })
+    mocked.get(
+        SERIES_URL,
+        json={
+            "AAPL": series_body(
+                "AAPL", [bar("2024-01-04", "3"), bar("2024-01-02", "1"), bar("2024-01-03", "2"), bar("2024-01-03", "2")]
+            ),
+            "EURUSD": series_body("EURUSD", [{k: v for k, v in bar("2024-01-02", "1.1").items() if k != "volume"}]),
+            "NIKK": error_body(400, NOT_FOUND),
+        },
+    )
 
     result = client.fetch_history(["AAPL", "EURUSD", "NIKK"], start=date(2024, 1, 1), end=date(2024, 1, 31))
 
@@ -332,7 +390,8 @@ def test_a_quote_missing_its_price_or_time_is_parsed_for_the_anomaly_screen(clie
 
     assert result.errors == {}
     assert result.items["AAPL"].price is None
-    assert result.items["MSFT"].as_of is None and result.items["MSFT"].price == Decimal("148.85001")
+    assert result.items["MSFT"].as_of is None
+    assert result.items["MSFT"].price == Decimal("148.85001")
 
 
 def test_a_bar_missing_a_price_is_kept_as_nan_for_the_anomaly_screen(client, mocked):
@@ -341,7 +400,8 @@ def test_a_bar_missing_a_price_is_kept_as_nan_for_the_anomaly_screen(client, moc
 
     history = client.fetch_history(["AAPL"], start=date(2024, 1, 1), end=date(2024, 1, 31)).items["AAPL"]
 
-    assert history.close[0] == 1.0 and np.isnan(history.close[1])
+    assert history.close[0] == 1.0
+    assert np.isnan(history.close[1])
 
 
 def test_credits_left_are_reported_with_the_result(client, mocked):

@@ -4,18 +4,22 @@ It answers every symbol it is asked for (flat for one, keyed for several), remem
 call with the time it came in, and can be told to fail: whole responses queued in order,
 or one symbol's entry.
 """
+
 import json
 import threading
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
 import responses
 from django.utils import timezone
 
 from tests.market_data.test_twelvedata import error_body, quote_body, series_body
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 KEY = "td-test-key-0123456789"
 BASE = "https://td.test"
@@ -52,8 +56,8 @@ class FakeTwelveData:
 
     def _quote(self, symbol: str) -> dict:
         return self.symbol_entries.get(symbol) or quote_body(
-            symbol, close=self.close, previous_close="100.00000", change=None,
-            timestamp=int(timezone.now().timestamp()))
+            symbol, close=self.close, previous_close="100.00000", change=None, timestamp=int(timezone.now().timestamp())
+        )
 
     def _series(self, symbol: str) -> dict:
         return self.symbol_entries.get(symbol) or series_body(symbol, self.bars.get(symbol, []))
@@ -82,8 +86,9 @@ class FakeTwelveData:
 
 
 @contextmanager
-def replayed_twelvedata(settings, *, batch_size: int = 3, credits_per_minute: int, credits_per_day: int = 800,
-                        **more_settings):
+def replayed_twelvedata(
+    settings, *, batch_size: int = 3, credits_per_minute: int, credits_per_day: int = 800, **more_settings
+):
     """Point the service at the fake with the given plan; yields the FakeTwelveData."""
     settings.MARKET_DATA_PROVIDER = "twelvedata"
     settings.TWELVEDATA_API_KEY = KEY

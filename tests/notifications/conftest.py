@@ -1,4 +1,5 @@
 """Webhook sources and a client that signs what it posts."""
+
 import json
 import time
 
@@ -22,8 +23,12 @@ def signed_post(client, name, body, *, secret=SECRET, timestamp=None, signature_
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     ts = str(int(time.time()) if timestamp is None else timestamp)
     sig = signature_value if signature_value is not None else signature(secret=secret, timestamp=ts, body=raw)
-    return client.post(f"{WEBHOOKS}/{name}/", data=raw, content_type="application/json",
-                       headers={TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig})
+    return client.post(
+        f"{WEBHOOKS}/{name}/",
+        data=raw,
+        content_type="application/json",
+        headers={TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig},
+    )
 
 
 @pytest.fixture
@@ -33,4 +38,5 @@ def sender():
 
     def post(name, body, **kwargs):
         return signed_post(client, name, body, **kwargs)
+
     return post

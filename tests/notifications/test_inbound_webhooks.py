@@ -1,4 +1,5 @@
 """Inbound webhooks: signed, fresh, once per delivery id, mapped to a refresh started as the system."""
+
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -52,8 +53,9 @@ def test_valid_webhook_runs_to_success_in_the_background(source, sender, run_tas
 
 
 def test_forged_signature_is_401_and_starts_nothing(source, sender):
-    assert_refused(sender("market-feed", event(), secret="not-the-secret-at-all"),
-                   HTTPStatus.UNAUTHORIZED, "invalid_signature")
+    assert_refused(
+        sender("market-feed", event(), secret="not-the-secret-at-all"), HTTPStatus.UNAUTHORIZED, "invalid_signature"
+    )
 
 
 def test_body_changed_after_signing_is_401(source, sender):
@@ -61,15 +63,23 @@ def test_body_changed_after_signing_is_401(source, sender):
     ts = str(int(time.time()))
     good = signature(secret=SECRET, timestamp=ts, body=signed)
     tampered = json.dumps(event(event_type="alert.critical")).encode()
-    assert_refused(sender("market-feed", tampered, timestamp=ts, signature_value=good),
-                   HTTPStatus.UNAUTHORIZED, "invalid_signature")
+    assert_refused(
+        sender("market-feed", tampered, timestamp=ts, signature_value=good),
+        HTTPStatus.UNAUTHORIZED,
+        "invalid_signature",
+    )
 
 
-@pytest.mark.parametrize("headers", [{}, {"HTTP_X_REFRESH_TIMESTAMP": "1700000000"},
-                                     {"HTTP_X_REFRESH_SIGNATURE": "sha256=00"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"HTTP_X_REFRESH_TIMESTAMP": "1700000000"}, {"HTTP_X_REFRESH_SIGNATURE": "sha256=00"}]
+)
 def test_missing_signature_or_timestamp_is_401(source, client, headers):
-    response = client.post("/api/v1/manual/refresh/webhooks/market-feed/", data=json.dumps(event()),
-                           content_type="application/json", **headers)
+    response = client.post(
+        "/api/v1/manual/refresh/webhooks/market-feed/",
+        data=json.dumps(event()),
+        content_type="application/json",
+        **headers,
+    )
     assert_refused(response, HTTPStatus.UNAUTHORIZED, "invalid_signature")
 
 
@@ -102,15 +112,18 @@ def test_same_delivery_id_from_another_source_is_a_new_delivery(source, sender):
     assert RefreshRun.objects.count() == 2
 
 
-@pytest.mark.parametrize("raw, message", [
-    (b"{not json", "not valid JSON"),
-    (b"[1, 2]", "JSON object"),
-    (json.dumps({"type": "market.event"}).encode(), "id"),
-    (json.dumps({"id": "evt-1"}).encode(), "type"),
-    (json.dumps({"id": "bad id with spaces", "type": "market.event"}).encode(), "id"),
-    (json.dumps({"id": "evt-1", "type": "market.event", "priority": "urgent"}).encode(), "priority"),
-    (json.dumps({"id": "evt-1", "type": "market.event", "symbols": "AAPL"}).encode(), "symbols"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (json.dumps({"type": "market.event"}).encode(), "id"),
+        (json.dumps({"id": "evt-1"}).encode(), "type"),
+        (json.dumps({"id": "bad id with spaces", "type": "market.event"}).encode(), "id"),
+        (json.dumps({"id": "evt-1", "type": "market.event", "priority": "urgent"}).encode(), "priority"),
+        (json.dumps({"id": "evt-1", "type": "market.event", "symbols": "AAPL"}).encode(), "symbols"),
+    ],
+)
 def test_malformed_body_is_400_and_starts_nothing(source, sender, raw, message):
     response = sender("market-feed", raw)
     assert_refused(response, HTTPStatus.BAD_REQUEST, "malformed_body")
@@ -118,8 +131,9 @@ def test_malformed_body_is_400_and_starts_nothing(source, sender, raw, message):
 
 
 def test_unknown_event_type_is_400(source, sender):
-    assert_refused(sender("market-feed", event(event_type="weather.rain")), HTTPStatus.BAD_REQUEST,
-                   "unknown_event_type")
+    assert_refused(
+        sender("market-feed", event(event_type="weather.rain")), HTTPStatus.BAD_REQUEST, "unknown_event_type"
+    )
 
 
 def test_unknown_symbols_are_400_and_leave_no_delivery(source, sender):
@@ -141,12 +155,21 @@ def test_unknown_or_inactive_source_looks_exactly_like_a_bad_signature(source, s
     assert (unknown.status_code, unknown.json()) == (forged.status_code, forged.json())
 
 
-@pytest.mark.parametrize("header", [
-    "sha256=é", "sha256=ü" * 64, "☃", "sha256=" + "f" * 10_000, "sha256=\x00", "sha1=abc", "=", " ",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "sha256=é",
+        "sha256=ü" * 64,
+        "☃",
+        "sha256=" + "f" * 10_000,
+        "sha256=\x00",
+        "sha1=abc",
+        "=",
+        " ",
+    ],
+)
 def test_any_malformed_signature_header_is_401(source, sender, header):
-    assert_refused(sender("market-feed", event(), signature_value=header), HTTPStatus.UNAUTHORIZED,
-                   "invalid_signature")
+    assert_refused(sender("market-feed", event(), signature_value=header), HTTPStatus.UNAUTHORIZED, "invalid_signature")
 
 
 def test_a_deeply_nested_signed_body_is_400_not_500(source, sender):
@@ -155,8 +178,9 @@ def test_a_deeply_nested_signed_body_is_400_not_500(source, sender):
 
 
 def test_source_mapping_overrides_the_built_in_one(source, sender):
-    WebhookEventMapping.objects.create(source=source, event_type="market.event", kind="benchmark", mode="full",
-                                       priority=RunPriority.LOW)
+    WebhookEventMapping.objects.create(
+        source=source, event_type="market.event", kind="benchmark", mode="full", priority=RunPriority.LOW
+    )
     WebhookEventMapping.objects.create(source=source, event_type="fx.move", kind="prices", mode="incremental")
     sender("market-feed", event("a"))
     sender("market-feed", event("b", event_type="fx.move"))
@@ -209,6 +233,6 @@ def test_concurrent_replays_of_one_delivery_start_one_run(monkeypatch):
     assert WebhookDelivery.objects.count() == 1
 
 
-@pytest.mark.parametrize("timestamp", ["9" * 5000, "-1", "1e9", "１２３"])
+@pytest.mark.parametrize("timestamp", ["9" * 5000, "-1", "1e9", "\uff11\uff12\uff13"])  # fullwidth digits
 def test_a_correctly_signed_absurd_timestamp_is_401_stale(source, sender, timestamp):
     assert_refused(sender("market-feed", event(), timestamp=timestamp), HTTPStatus.UNAUTHORIZED, "stale_timestamp")

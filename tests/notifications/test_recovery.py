@@ -1,4 +1,5 @@
 """At-least-once delivery: attempts a killed worker left `sending`, and tasks that never ran, are recovered."""
+
 from datetime import timedelta
 
 import pytest
@@ -17,14 +18,15 @@ HOOK = "https://hooks.example.test/refresh"
 
 @pytest.fixture
 def subscription(db):
-    return Subscription.objects.create(name="ops", url=HOOK, secret="sub-secret-0123456789",
-                                       event_types=["refresh.completed"])
+    return Subscription.objects.create(
+        name="ops", url=HOOK, secret="sub-secret-0123456789", event_types=["refresh.completed"]
+    )
 
 
 @pytest.fixture
 def queued(monkeypatch):
     """Delivery ids the sweep queues, instead of running them inline."""
-    ids = []
+    ids: list[int] = []
     monkeypatch.setattr(outbound, "_enqueue", ids.append)
     return ids
 
@@ -32,10 +34,14 @@ def queued(monkeypatch):
 def delivery(subscription, *, status, attempts=0, started_ago=None, due_ago=None, created_ago=None):
     now = timezone.now()
     made = NotificationDelivery.objects.create(
-        subscription=subscription, event_type="refresh.completed", payload={"refresh_id": "ref_x"},
-        status=status, attempts=attempts,
+        subscription=subscription,
+        event_type="refresh.completed",
+        payload={"refresh_id": "ref_x"},
+        status=status,
+        attempts=attempts,
         last_attempt_at=now - started_ago if started_ago is not None else None,
-        next_attempt_at=now - due_ago if due_ago is not None else None)
+        next_attempt_at=now - due_ago if due_ago is not None else None,
+    )
     if created_ago is not None:
         NotificationDelivery.objects.filter(pk=made.pk).update(created_at=now - created_ago)
     return made
@@ -52,7 +58,8 @@ def test_an_attempt_left_sending_counts_as_failed_and_is_retried_after_the_backo
     assert (lost.status, lost.attempts, lost.last_error) == (DeliveryStatus.PENDING, 2, LOST_ATTEMPT)
     assert lost.next_attempt_at > timezone.now()
     retry = Schedule.objects.get(func=outbound.DELIVER_TASK)
-    assert retry.schedule_type == Schedule.ONCE and retry.next_run == lost.next_attempt_at
+    assert retry.schedule_type == Schedule.ONCE
+    assert retry.next_run == lost.next_attempt_at
     assert retry.args == repr((lost.pk,))
     running.refresh_from_db()
     assert running.status == DeliveryStatus.SENDING  # may still be on its way: left alone
@@ -97,4 +104,5 @@ def test_a_requeued_delivery_is_sent_once_even_when_its_first_task_turns_up(subs
 
 def test_the_sweep_is_installed_as_a_schedule():
     assert ("notifications.tasks.recover_lost_notifications", Schedule.MINUTES, 1) in [
-        (entry["func"], entry["schedule_type"], entry.get("minutes")) for entry in schedules()]
+        (entry["func"], entry["schedule_type"], entry.get("minutes")) for entry in schedules()
+    ]

@@ -1,4 +1,5 @@
 """The portfolios admin: lists, the holdings inline and applying proposals."""
+
 from datetime import date, timedelta
 from decimal import Decimal
 from http import HTTPStatus
@@ -8,11 +9,19 @@ from django.urls import reverse
 
 from portfolios.models import Holding, ProposalStatus, RebalanceProposal
 from portfolios.services.benchmark import recalculate_benchmark_comparisons
-from portfolios.services.metrics import recalculate_portfolio_metrics
+from portfolios.services.performance import recalculate_portfolio_metrics
 from portfolios.services.strategy import recalculate_strategies
 
-MODELS = ["portfolio", "holding", "strategy", "signal", "allocation", "rebalanceproposal", "portfoliometrics",
-          "benchmarkcomparison"]
+MODELS = [
+    "portfolio",
+    "holding",
+    "strategy",
+    "signal",
+    "allocation",
+    "rebalanceproposal",
+    "portfoliometrics",
+    "benchmarkcomparison",
+]
 
 
 @pytest.fixture
@@ -56,8 +65,11 @@ def test_metrics_are_read_only(admin_client, portfolio):
 def test_apply_action_applies_proposals(admin_client, portfolio):
     recalculate_strategies()
 
-    response = admin_client.post(reverse("admin:portfolios_strategy_changelist"), {
-        "action": "apply_proposed_trades", "_selected_action": [portfolio.strategy.id]}, follow=True)
+    response = admin_client.post(
+        reverse("admin:portfolios_strategy_changelist"),
+        {"action": "apply_proposed_trades", "_selected_action": [portfolio.strategy.id]},
+        follow=True,
+    )
 
     assert response.status_code == HTTPStatus.OK
     assert b"Applied 2 proposed trade(s)." in response.content
@@ -76,12 +88,14 @@ def test_portfolio_page_draws_the_value_against_the_benchmark(admin_client, make
 
     assert response.status_code == HTTPStatus.OK
     chart = response.context["value_chart"]
-    assert chart["dates"] == [day.isoformat() for day in days] and chart["benchmark_symbol"] == "SPY"
+    assert chart["dates"] == [day.isoformat() for day in days]
+    assert chart["benchmark_symbol"] == "SPY"
     assert chart["portfolio"][0] == chart["benchmark"][0] == 100.0  # both rebased at the window's start
-    assert chart["portfolio"][1] == pytest.approx(102.0) and chart["benchmark"][-1] == pytest.approx(
-        100 * (400 + len(days) - 1) / 400, abs=1e-4)
+    assert chart["portfolio"][1] == pytest.approx(102.0)
+    assert chart["benchmark"][-1] == pytest.approx(100 * (400 + len(days) - 1) / 400, abs=1e-4)
     content = response.content.decode()
-    assert 'id="value-chart-data"' in content and "refresh/vendor/chartjs/chart.umd.min.js" in content
+    assert 'id="value-chart-data"' in content
+    assert "core/vendor/chartjs/chart.umd.min.js" in content
     assert "portfolios/admin/value_chart.js" in content
     assert 'id="refresh-portfolio-now"' in content  # the refresh button's template is still extended
 
@@ -92,8 +106,10 @@ def test_portfolio_page_without_prices_says_there_is_no_series(admin_client, mak
 
     response = admin_client.get(reverse("admin:portfolios_portfolio_change", args=[portfolio.id]))
 
-    assert response.status_code == HTTPStatus.OK and response.context["value_chart"] is None
-    assert b'id="value-chart-empty"' in response.content and b"chart.umd.min.js" not in response.content
+    assert response.status_code == HTTPStatus.OK
+    assert response.context["value_chart"] is None
+    assert b'id="value-chart-empty"' in response.content
+    assert b"chart.umd.min.js" not in response.content
 
 
 @pytest.mark.django_db
@@ -103,5 +119,7 @@ def test_figure_pages_show_windows_and_null_reasons(admin_client, portfolio):
 
     page = admin_client.get(reverse("admin:portfolios_portfoliometrics_change", args=[portfolio.id])).content.decode()
 
-    assert "Window, conventions and null figures" in page and "no daily return in the window" in page
-    assert "Unpriced holdings" in page and "Max drawdown trough" in page
+    assert "Window, conventions and null figures" in page
+    assert "no daily return in the window" in page
+    assert "Unpriced holdings" in page
+    assert "Max drawdown trough" in page

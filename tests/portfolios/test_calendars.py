@@ -1,4 +1,5 @@
 """A portfolio's figures are its own: the same after `refresh --all`, `--portfolio` and an incremental `all`."""
+
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -34,7 +35,12 @@ def stored(portfolio) -> tuple[dict, dict]:
 
 def differences(a: tuple[dict, dict], b: tuple[dict, dict]) -> dict:
     """Figures that differ between two stored() results: name -> (a's, b's)."""
-    return {name: (left[name], right[name]) for left, right in zip(a, b) for name in left if left[name] != right[name]}
+    return {
+        name: (left[name], right[name])
+        for left, right in zip(a, b, strict=True)
+        for name in left
+        if left[name] != right[name]
+    }
 
 
 def forget_figures():
@@ -51,8 +57,17 @@ def add_weekend_bars(asset: Asset, *, since: date, until: date):
             continue
         for offset, move in ((1, Decimal("1.021")), (2, Decimal("0.988"))):
             price = (close * move).quantize(Decimal("0.000001"))
-            bars.append(PriceBar(asset=asset, date=friday + timedelta(days=offset), open=price, high=price,
-                                 low=price, close=price, volume=10))
+            bars.append(
+                PriceBar(
+                    asset=asset,
+                    date=friday + timedelta(days=offset),
+                    open=price,
+                    high=price,
+                    low=price,
+                    close=price,
+                    volume=10,
+                )
+            )
     PriceBar.objects.bulk_create(bars)
     return len(bars)
 
@@ -61,13 +76,25 @@ def add_weekend_bars(asset: Asset, *, since: date, until: date):
 def two_portfolios(db):
     users = get_user_model().objects
     equities_owner, crypto_owner = users.create(username="equities"), users.create(username="crypto")
-    assets = {symbol: Asset.objects.create(symbol=symbol, name=symbol, asset_class=kind) for symbol, kind in (
-        ("SPY", AssetClass.ETF), ("AAPL", AssetClass.EQUITY), ("MSFT", AssetClass.EQUITY),
-        ("JNJ", AssetClass.EQUITY), ("BTC/USD", AssetClass.CRYPTO))}
+    assets = {
+        symbol: Asset.objects.create(symbol=symbol, name=symbol, asset_class=kind)
+        for symbol, kind in (
+            ("SPY", AssetClass.ETF),
+            ("AAPL", AssetClass.EQUITY),
+            ("MSFT", AssetClass.EQUITY),
+            ("JNJ", AssetClass.EQUITY),
+            ("BTC/USD", AssetClass.CRYPTO),
+        )
+    }
     equities = Portfolio.objects.create(owner=equities_owner, name="Equities")
     crypto = Portfolio.objects.create(owner=crypto_owner, name="With crypto")
-    for portfolio, symbol, quantity in ((equities, "AAPL", 10), (equities, "MSFT", 5), (equities, "JNJ", 7),
-                                        (crypto, "AAPL", 4), (crypto, "BTC/USD", 2)):
+    for portfolio, symbol, quantity in (
+        (equities, "AAPL", 10),
+        (equities, "MSFT", 5),
+        (equities, "JNJ", 7),
+        (crypto, "AAPL", 4),
+        (crypto, "BTC/USD", 2),
+    ):
         Holding.objects.create(portfolio=portfolio, asset=assets[symbol], quantity=quantity, cost_basis=1000)
     return equities, crypto, assets
 
@@ -97,7 +124,12 @@ def test_a_portfolios_figures_do_not_depend_on_what_else_the_run_recalculates(tw
     assert differences(after_all, after_incremental) == {}
     metrics, comparison = after_all
     # Its own calendar: weekdays, today's quotes included; not the crypto holder's weekends.
-    assert metrics["as_of"] == date(2025, 6, 18) and metrics["periods_per_year"] == 252
-    assert metrics["observations"] > 240 and metrics["volatility"] is not None and metrics["null_reasons"] == {}
-    assert comparison["observations"] == metrics["observations"] and comparison["beta"] is not None
-    assert crypto_metrics.periods_per_year == 365 and crypto_metrics.observations > 340
+    assert metrics["as_of"] == date(2025, 6, 18)
+    assert metrics["periods_per_year"] == 252
+    assert metrics["observations"] > 240
+    assert metrics["volatility"] is not None
+    assert metrics["null_reasons"] == {}
+    assert comparison["observations"] == metrics["observations"]
+    assert comparison["beta"] is not None
+    assert crypto_metrics.periods_per_year == 365
+    assert crypto_metrics.observations > 340

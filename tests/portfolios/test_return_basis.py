@@ -1,4 +1,5 @@
 """Like for like: holdings and benchmark on one return basis, total (dividends reinvested) or price."""
+
 import json
 import math
 from datetime import UTC, date, datetime, timedelta
@@ -25,8 +26,9 @@ def full_refresh():
 
 def dividend_growth(symbol: str) -> float:
     """How much more than the price a holding returned over the year: 1 / prod(1 - dividend / previous close)."""
-    dividends = MockProvider(seed=7).corporate_actions(symbol, start=YEAR_START + timedelta(days=1),
-                                                      end=NOW.date())["dividends"]
+    dividends = MockProvider(seed=7).corporate_actions(symbol, start=YEAR_START + timedelta(days=1), end=NOW.date())[
+        "dividends"
+    ]
     assert len(dividends) == 4  # quarterly
     return 1 / math.prod(1 - fraction for _, fraction in dividends)
 
@@ -60,13 +62,16 @@ def test_holding_only_the_benchmark_shows_no_excess_return_on_either_basis(portf
     for comparison in (total, price):
         assert comparison.excess_return_1y == pytest.approx(0.0, abs=1e-12)
         assert comparison.excess_return_ytd == pytest.approx(0.0, abs=1e-12)
-        assert comparison.beta == pytest.approx(1.0) and comparison.tracking_error == 0.0
+        assert comparison.beta == pytest.approx(1.0)
+        assert comparison.tracking_error == 0.0
         assert comparison.alpha == pytest.approx(0.0, abs=1e-9)
     assert (total.return_basis, price.return_basis) == ("total", "price")
     assert (payer_total.return_basis, payer_price.return_basis) == ("total", "price")
     # The mock pays dividends: total returns beat price returns by exactly the dividends paid,
     # on the benchmark's side and on the holdings' alike.
     assert (1 + total.benchmark_return_1y) / (1 + price.benchmark_return_1y) == pytest.approx(
-        dividend_growth("SPY"), rel=1e-5)
+        dividend_growth("SPY"), rel=1e-5
+    )
     assert (1 + payer_total.return_1y) / (1 + payer_price.return_1y) == pytest.approx(dividend_growth("KO"), rel=1e-5)
-    assert dividend_growth("SPY") > 1.01 and total.window_start == payer_total.window_start == YEAR_START
+    assert dividend_growth("SPY") > 1.01
+    assert total.window_start == payer_total.window_start == YEAR_START

@@ -1,12 +1,12 @@
 """Real django-q2 worker processes for tests that need them."""
+
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -17,8 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def worker_env(**overrides) -> dict:
     """Environment that points a separate process at this test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWELVEDATA")}
-    env.update(DJANGO_SETTINGS_MODULE="refresh_project.settings", MARKET_DATA_PROVIDER="mock", Q_WORKERS="1",
-               REFRESH_HISTORY_YEARS="2")
+    env.update(
+        DJANGO_SETTINGS_MODULE="refresh_project.settings",
+        MARKET_DATA_PROVIDER="mock",
+        Q_WORKERS="1",
+        REFRESH_HISTORY_YEARS="2",
+    )
     db = connection.settings_dict
     if connection.vendor == "sqlite":
         env["SQLITE_PATH"] = str(db["NAME"])
@@ -33,13 +37,19 @@ class Workers:
 
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
-        self.processes = []
+        self.processes: list[subprocess.Popen] = []
 
     def start(self, **env) -> subprocess.Popen:
-        log = open(self.log_dir / f"qcluster-{len(self.processes)}.log", "w")
-        process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=worker_env(**env),
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        process.log = log
+        # The process writes to its own copy of the file descriptor; ours can close at once.
+        with (self.log_dir / f"qcluster-{len(self.processes)}.log").open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=ROOT,
+                env=worker_env(**env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes.append(process)
         return process
 
@@ -61,7 +71,6 @@ class Workers:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-            process.log.close()
 
 
 @pytest.fixture

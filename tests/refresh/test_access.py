@@ -1,14 +1,16 @@
 """Roles and permissions: who may start which refresh, in which mode and priority, and see or cancel which run."""
+
 from http import HTTPStatus
 from io import StringIO
-from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
-from rest_framework.test import APIClient
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
+from rest_framework.views import APIView
 
 from refresh.api.permissions import IsAdminRole, IsSupportRole, IsSystemRole
 from refresh.models import RefreshRun, RunSource
@@ -81,8 +83,11 @@ def trigger_url(endpoint, requester, bystander):
 def test_access_matrix(people, role, endpoint, mode, priority):
     requester = people[role]
     body = {"mode": mode} | ({"priority": priority} if priority else {})
-    allowed = (endpoint in MAY_START[role] and (mode != "full" or role in MAY_USE_FULL_MODE)
-               and (priority is None or priority in MAY_REQUEST_PRIORITY[role]))
+    allowed = (
+        endpoint in MAY_START[role]
+        and (mode != "full" or role in MAY_USE_FULL_MODE)
+        and (priority is None or priority in MAY_REQUEST_PRIORITY[role])
+    )
 
     response = client_for(requester).post(trigger_url(endpoint, requester, people["bystander"]), body, format="json")
 
@@ -99,13 +104,16 @@ def test_access_matrix(people, role, endpoint, mode, priority):
     assert run.priority_name == (priority or DEFAULT_PRIORITY[role])
 
 
-@pytest.mark.parametrize("role, endpoint, expected", [
-    ("superuser", "strategy", HTTPStatus.ACCEPTED),
-    ("admin", "all", HTTPStatus.ACCEPTED),
-    ("system", "strategy", HTTPStatus.ACCEPTED),
-    ("support", "strategy", HTTPStatus.FORBIDDEN),
-    ("user", "strategy", HTTPStatus.FORBIDDEN),
-])
+@pytest.mark.parametrize(
+    ("role", "endpoint", "expected"),
+    [
+        ("superuser", "strategy", HTTPStatus.ACCEPTED),
+        ("admin", "all", HTTPStatus.ACCEPTED),
+        ("system", "strategy", HTTPStatus.ACCEPTED),
+        ("support", "strategy", HTTPStatus.FORBIDDEN),
+        ("user", "strategy", HTTPStatus.FORBIDDEN),
+    ],
+)
 def test_applying_rebalancing_needs_its_permission(people, role, endpoint, expected):
     response = client_for(people[role]).post(f"{BASE}/{endpoint}", {"apply_rebalancing": True}, format="json")
     assert response.status_code == expected
@@ -137,13 +145,15 @@ def test_the_strongest_group_decides_the_role(people):
 
 # --- runs: who sees and cancels which --------------------------------------------------------------------------
 
+
 @pytest.fixture
 def runs(people):
     """A queued run requested by each of admin, support and user, and one the admin started for the user."""
+
     def start(who, kind, **kwargs):
-        run, _ = request_refresh(kind=kind, requested_by=people[who], source=RunSource.COMMAND, enqueue=False,
-                                 **kwargs)
+        run, _ = request_refresh(kind=kind, requested_by=people[who], source=RunSource.COMMAND, enqueue=False, **kwargs)
         return run
+
     return {
         "admin": start("admin", "strategy"),
         "support": start("support", "prices"),
@@ -198,15 +208,31 @@ def test_user_cancels_their_own_run_but_not_one_an_admin_started_for_them(people
 
 # --- the groups are the configuration ------------------------------------------------------------------------
 
+
 def test_migration_creates_the_three_role_groups_with_their_permissions(db):
     def codenames(group):
         return set(Group.objects.get(name=group).permissions.values_list("codename", flat=True))
+
     assert codenames("admin") == {
-        "refresh_all", "refresh_prices", "refresh_any_portfolio", "refresh_strategy", "refresh_benchmark",
-        "use_full_mode", "request_high_priority", "request_emergency", "apply_rebalancing", "cancel_any_run",
-        "view_all_runs"}
-    assert codenames("support") == {"refresh_prices", "refresh_benchmark", "refresh_any_portfolio",
-                                    "request_high_priority", "view_all_runs"}
+        "refresh_all",
+        "refresh_prices",
+        "refresh_any_portfolio",
+        "refresh_strategy",
+        "refresh_benchmark",
+        "use_full_mode",
+        "request_high_priority",
+        "request_emergency",
+        "apply_rebalancing",
+        "cancel_any_run",
+        "view_all_runs",
+    }
+    assert codenames("support") == {
+        "refresh_prices",
+        "refresh_benchmark",
+        "refresh_any_portfolio",
+        "request_high_priority",
+        "view_all_runs",
+    }
     assert codenames("system") == codenames("admin") - {"request_emergency"}
 
 
@@ -238,15 +264,24 @@ def test_a_permission_granted_to_one_user_extends_only_that_user(people):
 
 # --- the same checks from the admin buttons' and the command's side --------------------------------------------
 
-@pytest.mark.parametrize("role, kind, allowed", [
-    ("admin", "all", True), ("support", "prices", True), ("support", "strategy", False), ("user", "benchmark", False),
-])
+
+@pytest.mark.parametrize(
+    ("role", "kind", "allowed"),
+    [
+        ("admin", "all", True),
+        ("support", "prices", True),
+        ("support", "strategy", False),
+        ("user", "benchmark", False),
+    ],
+)
 def test_admin_button_requests_are_checked_like_api_requests(people, role, kind, allowed):
     def press():
         return request_refresh(kind=kind, requested_by=people[role], source=RunSource.ADMIN, enqueue=False)
+
     if allowed:
         run, created = press()
-        assert created and run.source == "admin"
+        assert created
+        assert run.source == "admin"
     else:
         with pytest.raises(PermissionDenied):
             press()
@@ -267,24 +302,41 @@ def test_command_as_a_user_has_that_users_permissions(people):
     with pytest.raises(CommandError, match="may not"):
         call_command("refresh", "--all", "--as-user", "alice", "--queue", "--detach", stdout=StringIO())
     with pytest.raises(CommandError, match="own portfolio"):
-        call_command("refresh", "--portfolio", str(people["bystander"].pk), "--as-user", "alice", "--queue",
-                     "--detach", stdout=StringIO())
+        call_command(
+            "refresh",
+            "--portfolio",
+            str(people["bystander"].pk),
+            "--as-user",
+            "alice",
+            "--queue",
+            "--detach",
+            stdout=StringIO(),
+        )
     assert not RefreshRun.objects.exists()
 
 
 def test_schedules_keep_every_kind_and_mode_of_the_system_role(db):
     for kind in ("all", "prices", "strategy", "benchmark"):
-        run, created = request_refresh(kind=kind, requested_by=None, source=RunSource.SCHEDULE, mode="full",
-                                       enqueue=False)
-        assert created and (run.requested_role, run.priority_name) == ("system", "low")
+        run, created = request_refresh(
+            kind=kind, requested_by=None, source=RunSource.SCHEDULE, mode="full", enqueue=False
+        )
+        assert created
+        assert (run.requested_role, run.priority_name) == ("system", "low")
 
 
 # --- the DRF permission classes compose ------------------------------------------------------------------------
 
+
+def request_by(user) -> Request:
+    request = Request(APIRequestFactory().get("/"))
+    request.user = user
+    return request
+
+
 def test_role_permission_classes_compose(people):
     admin_or_support = (IsAdminRole | IsSupportRole)()
-    view = SimpleNamespace()
-    verdicts = {role: admin_or_support.has_permission(SimpleNamespace(user=people[role]), view) for role in ROLES}
+    view = APIView()
+    verdicts = {role: admin_or_support.has_permission(request_by(people[role]), view) for role in ROLES}
     assert verdicts == {"superuser": True, "admin": True, "support": True, "system": False, "user": False}
-    assert IsSystemRole().has_permission(SimpleNamespace(user=people["system"]), view)
-    assert not (IsAdminRole | IsSystemRole)().has_permission(SimpleNamespace(user=people["user"]), view)
+    assert IsSystemRole().has_permission(request_by(people["system"]), view)
+    assert not (IsAdminRole | IsSystemRole)().has_permission(request_by(people["user"]), view)

@@ -1,4 +1,6 @@
 """The refresh admin: "Refresh now" and "Cancel" buttons, the runs list and the run page."""
+
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
@@ -36,8 +38,14 @@ def _messages(response) -> list[str]:
 
 
 def _run(*, status=RunStatus.QUEUED, requested_by=None, **fields) -> RefreshRun:
-    defaults = {"kind": "prices", "mode": "incremental", "requested_role": "admin", "source": RunSource.API,
-                "scope": "prices", "dedup_key": f"test:{RefreshRun.objects.count()}"}
+    defaults = {
+        "kind": "prices",
+        "mode": "incremental",
+        "requested_role": "admin",
+        "source": RunSource.API,
+        "scope": "prices",
+        "dedup_key": f"test:{RefreshRun.objects.count()}",
+    }
     return RefreshRun.objects.create(status=status, requested_by=requested_by, **{**defaults, **fields})
 
 
@@ -120,11 +128,14 @@ def test_refresh_now_needs_a_post_with_a_csrf_token(admin):
     assert not RefreshRun.objects.exists()
 
 
-@pytest.mark.parametrize("data, expected", [
-    ({"kind": "portfolio"}, "Choose one of"),
-    ({"kind": "everything"}, "Choose one of"),
-    ({"kind": "prices", "mode": "sometimes"}, "invalid_mode"),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"kind": "portfolio"}, "Choose one of"),
+        ({"kind": "everything"}, "Choose one of"),
+        ({"kind": "prices", "mode": "sometimes"}, "invalid_mode"),
+    ],
+)
 def test_bad_input_is_an_error_message_and_changes_nothing(admin_web, data, expected):
     response = admin_web.post(reverse(REFRESH_NOW), data)
 
@@ -174,11 +185,22 @@ def test_runs_list_searches_by_id_and_user_and_filters_by_status(admin_web, admi
 
 
 def test_runs_list_shows_progress_duration_priority_and_requester(admin_web, admin):
-    started = timezone.now() - timezone.timedelta(seconds=30)
-    _run(requested_by=admin, status=RunStatus.IN_PROGRESS, progress=0.42, started_at=started,
-         priority=RunPriority.EMERGENCY)
-    _run(status=RunStatus.SUCCESS, progress=1.0, duration_ms=4200, dedup_key="y", requested_role="system",
-         source=RunSource.SCHEDULE)
+    started = timezone.now() - timedelta(seconds=30)
+    _run(
+        requested_by=admin,
+        status=RunStatus.IN_PROGRESS,
+        progress=0.42,
+        started_at=started,
+        priority=RunPriority.EMERGENCY,
+    )
+    _run(
+        status=RunStatus.SUCCESS,
+        progress=1.0,
+        duration_ms=4200,
+        dedup_key="y",
+        requested_role="system",
+        source=RunSource.SCHEDULE,
+    )
 
     response = admin_web.get(reverse(CHANGELIST))
     html = response.content.decode()
@@ -212,21 +234,46 @@ def test_a_user_without_view_all_runs_sees_only_their_own_runs(viewer, admin):
 # --- the run page ------------------------------------------------------------------------------
 def test_run_page_shows_the_timeline_errors_and_failed_symbols(admin_web):
     now = timezone.now()
-    run = _run(status=RunStatus.PARTIAL, started_at=now, finished_at=now, duration_ms=1500,
-               errors=["provider said no"], failed_symbols={"AAPL": "no data", "MSFT": "bad price"})
-    RefreshStep.objects.create(run=run, position=1, name="Fetching data", status=StepStatus.DONE, started_at=now,
-                               finished_at=now, duration_ms=1200, counts={"batches": 2, "symbols": 9})
-    RefreshStep.objects.create(run=run, position=2, name="Recalculating metrics", status=StepStatus.SKIPPED,
-                               started_at=now, finished_at=now, duration_ms=0, message="prices only")
+    run = _run(
+        status=RunStatus.PARTIAL,
+        started_at=now,
+        finished_at=now,
+        duration_ms=1500,
+        errors=["provider said no"],
+        failed_symbols={"AAPL": "no data", "MSFT": "bad price"},
+    )
+    RefreshStep.objects.create(
+        run=run,
+        position=1,
+        name="Fetching data",
+        status=StepStatus.DONE,
+        started_at=now,
+        finished_at=now,
+        duration_ms=1200,
+        counts={"batches": 2, "symbols": 9},
+    )
+    RefreshStep.objects.create(
+        run=run,
+        position=2,
+        name="Recalculating metrics",
+        status=StepStatus.SKIPPED,
+        started_at=now,
+        finished_at=now,
+        duration_ms=0,
+        message="prices only",
+    )
 
     response = admin_web.get(reverse("admin:refresh_refreshrun_change", args=[run.pk]))
 
     assert response.status_code == HTTPStatus.OK
     html = response.content.decode()
     assert [row["step"].name for row in response.context["timeline"]] == ["Fetching data", "Recalculating metrics"]
-    assert "1.2 s" in html and "batches: 2, symbols: 9" in html and "prices only" in html
+    assert "1.2 s" in html
+    assert "batches: 2, symbols: 9" in html
+    assert "prices only" in html
     assert "provider said no" in html
-    assert "<td>AAPL</td><td>no data</td>" in html and "<td>MSFT</td><td>bad price</td>" in html
+    assert "<td>AAPL</td><td>no data</td>" in html
+    assert "<td>MSFT</td><td>bad price</td>" in html
     assert 'id="refresh-cancel"' not in html  # finished
     assert "data-refresh-autoreload" not in html
     assert 'name="_save"' not in html  # a record, not a form
@@ -258,7 +305,8 @@ def test_cancel_asks_a_running_run_to_stop(admin_web, admin):
     response = admin_web.post(reverse("admin:refresh_refreshrun_cancel", args=[run.pk]))
 
     run.refresh_from_db()
-    assert run.cancel_requested and run.status == RunStatus.IN_PROGRESS
+    assert run.cancel_requested
+    assert run.status == RunStatus.IN_PROGRESS
     assert _messages(response) == [f"Run {run.refresh_id} asked to stop at its next batch."]
 
 
@@ -289,15 +337,23 @@ def test_cancel_selected_runs_cancels_what_it_may_and_reports_the_rest(support, 
     admins = _run(requested_by=admin, dedup_key="c")
     finished = _run(requested_by=support, status=RunStatus.SUCCESS, dedup_key="d")
 
-    response = _client(support).post(reverse(CHANGELIST), {
-        "action": "cancel_selected_runs", "_selected_action": [own_queued.pk, own_running.pk, admins.pk, finished.pk],
-    })
+    response = _client(support).post(
+        reverse(CHANGELIST),
+        {
+            "action": "cancel_selected_runs",
+            "_selected_action": [own_queued.pk, own_running.pk, admins.pk, finished.pk],
+        },
+    )
 
     assert response.status_code == HTTPStatus.FOUND
     assert _messages(response) == ["1 cancelled, 1 asked to stop, 1 not yours to cancel, 1 already finished."]
     statuses = dict(RefreshRun.objects.values_list("pk", "status"))
-    assert statuses == {own_queued.pk: RunStatus.CANCELLED, own_running.pk: RunStatus.IN_PROGRESS,
-                        admins.pk: RunStatus.QUEUED, finished.pk: RunStatus.SUCCESS}
+    assert statuses == {
+        own_queued.pk: RunStatus.CANCELLED,
+        own_running.pk: RunStatus.IN_PROGRESS,
+        admins.pk: RunStatus.QUEUED,
+        finished.pk: RunStatus.SUCCESS,
+    }
     assert RefreshRun.objects.get(pk=own_running.pk).cancel_requested
 
 

@@ -1,4 +1,5 @@
 """The admin dashboard page: who may see it, and that it carries the data its charts draw."""
+
 import json
 from http import HTTPStatus
 
@@ -20,16 +21,34 @@ def _client(user) -> Client:
 
 def _chart_data(html: str) -> dict:
     start = html.index('<script id="dashboard-data" type="application/json">') + len(
-        '<script id="dashboard-data" type="application/json">')
-    return json.loads(html[start:html.index("</script>", start)])
+        '<script id="dashboard-data" type="application/json">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
 
 
 def test_dashboard_shows_charts_of_real_runs_from_vendored_files(admin):
-    RefreshRun.objects.create(kind="all", mode="full", status=RunStatus.SUCCESS, requested_role="admin",
-                              source=RunSource.ADMIN, scope="all", dedup_key="a", duration_ms=3000,
-                              credits_used=12, provider_calls=3)
-    RefreshRun.objects.create(kind="prices", mode="incremental", status=RunStatus.FAILED, requested_role="admin",
-                              source=RunSource.API, scope="prices", dedup_key="b", duration_ms=100)
+    RefreshRun.objects.create(
+        kind="all",
+        mode="full",
+        status=RunStatus.SUCCESS,
+        requested_role="admin",
+        source=RunSource.ADMIN,
+        scope="all",
+        dedup_key="a",
+        duration_ms=3000,
+        credits_used=12,
+        provider_calls=3,
+    )
+    RefreshRun.objects.create(
+        kind="prices",
+        mode="incremental",
+        status=RunStatus.FAILED,
+        requested_role="admin",
+        source=RunSource.API,
+        scope="prices",
+        dedup_key="b",
+        duration_ms=100,
+    )
 
     response = _client(admin).get(reverse(DASHBOARD))
 
@@ -43,9 +62,10 @@ def test_dashboard_shows_charts_of_real_runs_from_vendored_files(admin):
     assert data["freshness"]["assets"] == 11  # the demo's ten assets and the benchmark
     for chart in ("runs-per-day", "success-rate", "durations", "credits", "freshness"):
         assert f'<canvas id="chart-{chart}">' in html
-    assert "/static/refresh/vendor/chartjs/chart.umd.min.js" in html
+    assert "/static/core/vendor/chartjs/chart.umd.min.js" in html
     assert "50%" in html  # the success-rate tile
-    assert "cdn" not in html.lower() and 'src="http' not in html
+    assert "cdn" not in html.lower()
+    assert 'src="http' not in html
 
 
 def test_the_runs_list_links_to_the_dashboard(admin):

@@ -1,4 +1,5 @@
 """'Refresh portfolio now' on portfolio and user pages, and 'Refresh selected portfolios'."""
+
 from http import HTTPStatus
 
 import pytest
@@ -31,8 +32,9 @@ def admin_web(admin):
 def viewer(demo):
     """Staff who may view portfolios and users but hold no refresh capability."""
     user = get_user_model().objects.create_user(username="viewer", password="pw", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_portfolio", "view_user",
-                                                                       "view_refreshrun"]))
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_portfolio", "view_user", "view_refreshrun"])
+    )
     return user
 
 
@@ -42,7 +44,8 @@ def test_portfolio_page_has_the_button_and_it_refreshes_the_owners_portfolio(adm
     button = reverse("admin:portfolios_portfolio_refresh_portfolio", args=[portfolio.pk])
 
     html = admin_web.get(page).content.decode()
-    assert f'action="{button}"' in html and "Refresh portfolio now" in html
+    assert f'action="{button}"' in html
+    assert "Refresh portfolio now" in html
 
     response = admin_web.post(button, {"mode": "smart"})
 
@@ -50,7 +53,12 @@ def test_portfolio_page_has_the_button_and_it_refreshes_the_owners_portfolio(adm
     assert response["Location"] == page
     run = RefreshRun.objects.get()
     assert (run.kind, run.target_user, run.mode, run.source, run.requested_by) == (
-        RefreshKind.PORTFOLIO, alice, "smart", RunSource.ADMIN, admin)
+        RefreshKind.PORTFOLIO,
+        alice,
+        "smart",
+        RunSource.ADMIN,
+        admin,
+    )
     [message] = _messages(response)
     assert reverse("admin:refresh_refreshrun_change", args=[run.pk]) in message
 
@@ -80,10 +88,14 @@ def test_without_the_capability_there_is_no_button_and_a_forged_post_is_403(view
     portfolio = Portfolio.objects.filter(owner=alice).first()
 
     for page, button in [
-        (reverse("admin:portfolios_portfolio_change", args=[portfolio.pk]),
-         reverse("admin:portfolios_portfolio_refresh_portfolio", args=[portfolio.pk])),
-        (reverse("admin:auth_user_change", args=[alice.pk]), reverse("admin:auth_user_refresh_portfolio",
-                                                                     args=[alice.pk])),
+        (
+            reverse("admin:portfolios_portfolio_change", args=[portfolio.pk]),
+            reverse("admin:portfolios_portfolio_refresh_portfolio", args=[portfolio.pk]),
+        ),
+        (
+            reverse("admin:auth_user_change", args=[alice.pk]),
+            reverse("admin:auth_user_refresh_portfolio", args=[alice.pk]),
+        ),
     ]:
         response = client.get(page)
         assert response.status_code == HTTPStatus.OK
@@ -108,9 +120,13 @@ def test_refresh_selected_portfolios_starts_one_run_per_owner(admin_web, alice, 
     selected = Portfolio.objects.filter(owner__in=[alice, bob])
     assert selected.count() >= 3
 
-    response = admin_web.post(reverse("admin:portfolios_portfolio_changelist"), {
-        "action": "refresh_selected_portfolios", "_selected_action": [p.pk for p in selected],
-    })
+    response = admin_web.post(
+        reverse("admin:portfolios_portfolio_changelist"),
+        {
+            "action": "refresh_selected_portfolios",
+            "_selected_action": [p.pk for p in selected],
+        },
+    )
 
     assert response.status_code == HTTPStatus.FOUND
     runs = RefreshRun.objects.filter(kind=RefreshKind.PORTFOLIO)

@@ -1,4 +1,5 @@
 """The refresh HTTP API: triggers, run status, errors, dedup and cancel."""
+
 from http import HTTPStatus
 
 import pytest
@@ -6,7 +7,11 @@ from rest_framework.test import APIClient
 
 from market_data.models import Quote
 from portfolios.models import PortfolioMetrics
+from refresh.api.serializers import RunStatusSerializer
 from refresh.models import RefreshRun, RunStatus
+from refresh.services.execution import execute_run_in_process
+from refresh.services.requests import request_refresh
+from refresh.services.schedules import trigger_scheduled_refresh
 
 BASE = "/api/v1/manual/refresh"
 
@@ -33,8 +38,14 @@ def test_admin_refresh_all_is_accepted_then_polled_to_success(admin_api, run_tas
     assert run["items_updated"]["portfolios"] == 3
     assert run["progress"] == 1.0
     assert [s["name"] for s in run["steps"]] == [
-        "Validating request", "Checking permissions", "Acquiring lock", "Fetching data", "Updating database",
-        "Recalculating metrics", "Invalidating cache", "Reporting status",
+        "Validating request",
+        "Checking permissions",
+        "Acquiring lock",
+        "Fetching data",
+        "Updating database",
+        "Recalculating metrics",
+        "Invalidating cache",
+        "Reporting status",
     ]
     assert Quote.objects.count() == 11  # ten demo assets and the benchmark
     assert PortfolioMetrics.objects.count() == 3
@@ -54,14 +65,17 @@ def test_wait_answers_200_with_the_success_response(admin_api):
     assert "errors" not in body
 
 
-@pytest.mark.parametrize("body, code", [
-    ({"mode": "sometimes"}, "invalid_request"),
-    ({"priority": "urgent"}, "invalid_request"),
-    ({"wait": 61}, "invalid_request"),
-    ({"symbols": ["AAPL"], "colour": "red"}, "invalid_request"),
-    ({"symbols": ["NOPE"]}, "unknown_symbols"),
-    ({"symbols": ["bad symbol!"]}, "invalid_symbols"),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"mode": "sometimes"}, "invalid_request"),
+        ({"priority": "urgent"}, "invalid_request"),
+        ({"wait": 61}, "invalid_request"),
+        ({"symbols": ["AAPL"], "colour": "red"}, "invalid_request"),
+        ({"symbols": ["NOPE"]}, "unknown_symbols"),
+        ({"symbols": ["bad symbol!"]}, "invalid_symbols"),
+    ],
+)
 def test_bad_input_is_a_400_that_changes_nothing(admin_api, run_tasks, body, code):
     response = run_tasks(admin_api.post, f"{BASE}/prices", body, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
@@ -148,6 +162,47 @@ def test_cancel_a_queued_run(admin_api, alice_api):
     assert again.json()["error"]["code"] == "not_cancellable"
 
 
+def test_the_status_shows_progress_while_active_and_the_outcome_once_finished(admin_api):
+    queued = admin_api.post(f"{BASE}/strategy", {}, format="json").json()
+    assert list(queued) == [
+        "status",
+        "refresh_id",
+        "kind",
+        "mode",
+        "priority",
+        "progress",
+        "current_step",
+        "estimated_completion",
+    ]
+    assert (queued["priority"], queued["progress"], queued["current_step"]) == ("high", 0.0, "Queued")
+
+    cancelled = admin_api.post(f"{BASE}/runs/{queued['refresh_id']}/cancel/").json()
+    assert list(cancelled) == [
+        "status",
+        "refresh_id",
+        "kind",
+        "mode",
+        "timestamp",
+        "duration_ms",
+        "items_updated",
+        "provider_calls",
+        "errors",
+    ]
+    assert cancelled["timestamp"].endswith("Z")
+    # Cancelled before it started: no duration was recorded, and the status says 0.
+    assert (cancelled["duration_ms"], cancelled["items_updated"], cancelled["errors"]) == (0, {}, [])
+
+
+def test_a_skipped_runs_status_says_why(demo, admin):
+    manual, _ = request_refresh(kind="prices", requested_by=admin, source="command", enqueue=False)
+    execute_run_in_process(run=manual)
+    status = RunStatusSerializer(trigger_scheduled_refresh(kind="prices", mode="incremental", interval_minutes=15)).data
+    assert status["status"] == "skipped"
+    assert manual.refresh_id in status["reason"]
+    assert status["errors"] == []
+    assert "reason" not in RunStatusSerializer(manual).data
+
+
 def test_token_authentication(admin, run_tasks):
     from rest_framework.authtoken.models import Token
 
@@ -166,19 +221,3 @@ def test_the_browsable_api_form_with_its_csrf_token_is_accepted(admin, run_tasks
     client.force_login(admin)
     response = run_tasks(client.post, f"{BASE}/prices", {"mode": "incremental", "csrfmiddlewaretoken": "x"})
     assert response.status_code == HTTPStatus.ACCEPTED, response.content
-
-
-def test_request_bodies_are_validated_on_fields_of_their_own():
-    """The request serializer copies its declared fields shallowly; each instance must still bind its own."""
-    from refresh.api.serializers import RefreshRequestSerializer
-
-    first = RefreshRequestSerializer(data={"mode": "smart", "symbols": ["AAPL", "X" * 21]})
-    second = RefreshRequestSerializer(data={"mode": "full", "priority": "high"})
-    assert not first.is_valid()
-    assert second.is_valid(), second.errors
-    assert first.errors == {"symbols": {1: ["Ensure this field has no more than 20 characters."]}}
-    assert second.validated_data == {"mode": "full", "priority": "high", "wait": 0, "apply_rebalancing": False}
-    assert first.fields["mode"].parent is first and second.fields["mode"].parent is second
-    declared = RefreshRequestSerializer._declared_fields["mode"]
-    assert declared not in (first.fields["mode"], second.fields["mode"])
-    assert declared.field_name is None  # the declared fields themselves are never bound

@@ -1,4 +1,5 @@
 """API documentation: the OpenAPI schema, Swagger UI and ReDoc served offline, the browsable API."""
+
 import re
 from http import HTTPStatus
 
@@ -59,15 +60,20 @@ def test_schema_describes_the_request_body_and_error_shape(schema):
     assert {"tokenAuth", "cookieAuth"} <= set(schema["components"]["securitySchemes"])
 
 
-@pytest.mark.parametrize("url, marker", [
-    ("/api/docs/", "swagger-ui-bundle.js"), ("/api/redoc/", "redoc.standalone.js"),
-])
+@pytest.mark.parametrize(
+    ("url", "marker"),
+    [
+        ("/api/docs/", "swagger-ui-bundle.js"),
+        ("/api/redoc/", "redoc.standalone.js"),
+    ],
+)
 def test_swagger_ui_and_redoc_load_only_local_files(db, url, marker):
     response = Client().get(url)
 
     assert response.status_code == HTTPStatus.OK
     html = response.content.decode()
-    assert "/static/drf_spectacular_sidecar/" in html and marker in html
+    assert "/static/drf_spectacular_sidecar/" in html
+    assert marker in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "the page must not load outside files"
     assert "/api/schema/" in html
 
@@ -92,8 +98,15 @@ def test_browsable_api_has_a_form_for_each_trigger_body(admin, alice, path):
 
 
 def test_browsable_api_shows_runs_and_a_bare_cancel_button(admin):
-    run = RefreshRun.objects.create(kind="prices", mode="incremental", requested_by=admin, requested_role="admin",
-                                    source=RunSource.API, scope="prices", dedup_key="d")
+    run = RefreshRun.objects.create(
+        kind="prices",
+        mode="incremental",
+        requested_by=admin,
+        requested_role="admin",
+        source=RunSource.API,
+        scope="prices",
+        dedup_key="d",
+    )
     client = Client()
     client.force_login(admin)
 

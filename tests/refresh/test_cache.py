@@ -1,14 +1,16 @@
 """Cached reads after refreshes: exactly what changed is invalidated, the most read is re-warmed."""
+
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
+from core import read_cache
 from market_data.models import Asset, Quote
 from portfolios.models import Holding, Portfolio
 from refresh.models import RefreshRun, RunSource, RunStatus
-from refresh.services import data_cache
+from refresh.services.cached_reads import reads_showing
 from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
 
@@ -67,11 +69,13 @@ def clients():
         client = APIClient()
         client.force_authenticate(user)
         return client
+
     return client_for
 
 
-def test_incremental_refresh_of_one_asset_invalidates_only_what_shows_it(refreshed, admin_api, clients, clock,
-                                                                          settings):
+def test_incremental_refresh_of_one_asset_invalidates_only_what_shows_it(
+    refreshed, admin_api, clients, clock, settings
+):
     settings.DATA_CACHE_WARM_LIMIT = 0
     holders = refreshed
     before = read_everything(admin_api, clients)
@@ -80,9 +84,11 @@ def test_incremental_refresh_of_one_asset_invalidates_only_what_shows_it(refresh
     run = run_now("prices", symbols=[SYMBOL])
 
     owners = dict(Portfolio.objects.filter(pk__in=holders).values_list("pk", "owner_id"))
-    expected = ([f"portfolio:{pk}" for pk in sorted(holders)]
-                + [f"portfolio-list:{owner}:page:1" for owner in sorted(set(owners.values()))]
-                + ["portfolio-list:all:page:1", f"asset-prices:{SYMBOL}", "asset-list:page:1"])
+    expected = (
+        [f"portfolio:{pk}" for pk in sorted(holders)]
+        + [f"portfolio-list:{owner}:page:1" for owner in sorted(set(owners.values()))]
+        + ["portfolio-list:all:page:1", f"asset-prices:{SYMBOL}", "asset-list:page:1"]
+    )
     assert run.cache_impact["scope"] == "selective"
     assert run.cache_impact["invalidated_keys"] == expected
     assert run.cache_impact["invalidated"] == len(expected)
@@ -94,19 +100,25 @@ def test_incremental_refresh_of_one_asset_invalidates_only_what_shows_it(refresh
         shown = {h["symbol"]: h["price"] for h in response.json()["holdings"]}
         if portfolio.pk in holders:
             assert response["X-Cache"] == "miss"
-            assert shown[SYMBOL] == new_price != {h["symbol"]: h["price"] for h in
-                                                  before[f"portfolio:{portfolio.pk}"]["holdings"]}[SYMBOL]
+            assert (
+                shown[SYMBOL]
+                == new_price
+                != {h["symbol"]: h["price"] for h in before[f"portfolio:{portfolio.pk}"]["holdings"]}[SYMBOL]
+            )
         else:
             assert response["X-Cache"] == "hit"
             assert response.json() == before[f"portfolio:{portfolio.pk}"]
     untouched = admin_api.get("/api/v1/assets/MSFT/prices")
-    assert untouched["X-Cache"] == "hit" and untouched.json() == before["asset-prices:MSFT"]
+    assert untouched["X-Cache"] == "hit"
+    assert untouched.json() == before["asset-prices:MSFT"]
     changed = admin_api.get(f"/api/v1/assets/{SYMBOL}/prices")
-    assert changed["X-Cache"] == "miss" and changed.json()["quote"]["price"] == new_price
+    assert changed["X-Cache"] == "miss"
+    assert changed.json()["quote"]["price"] == new_price
 
 
 def test_an_incremental_all_refresh_recalculates_and_invalidates_only_the_changed_assets_portfolios(
-        refreshed, admin_api, clients, settings):
+    refreshed, admin_api, clients, settings
+):
     settings.DATA_CACHE_WARM_LIMIT = 0
     holders = refreshed
     read_everything(admin_api, clients)
@@ -121,8 +133,9 @@ def test_an_incremental_all_refresh_recalculates_and_invalidates_only_the_change
     assert run.items_updated["portfolios"] == len(holders)
 
 
-def test_a_benchmark_refresh_invalidates_every_portfolio_but_no_other_asset(refreshed, admin_api, clients, clock,
-                                                                             settings):
+def test_a_benchmark_refresh_invalidates_every_portfolio_but_no_other_asset(
+    refreshed, admin_api, clients, clock, settings
+):
     settings.DATA_CACHE_WARM_LIMIT = 0
     read_everything(admin_api, clients)
     clock.shift(timedelta(minutes=5))
@@ -131,13 +144,15 @@ def test_a_benchmark_refresh_invalidates_every_portfolio_but_no_other_asset(refr
 
     invalidated = run.cache_impact["invalidated_keys"]
     assert {n for n in invalidated if n.startswith("portfolio:")} == {
-        f"portfolio:{pk}" for pk in Portfolio.objects.values_list("pk", flat=True)}
+        f"portfolio:{pk}" for pk in Portfolio.objects.values_list("pk", flat=True)
+    }
     assert {n for n in invalidated if n.startswith("asset-prices:")} == {"asset-prices:SPY"}
     assert admin_api.get("/api/v1/assets/MSFT/prices")["X-Cache"] == "hit"
 
 
-def test_the_most_read_invalidated_entries_are_rebuilt_after_the_refresh(refreshed, admin_api, clients, clock,
-                                                                          settings):
+def test_the_most_read_invalidated_entries_are_rebuilt_after_the_refresh(
+    refreshed, admin_api, clients, clock, settings
+):
     settings.DATA_CACHE_WARM_LIMIT = 2
     holders = sorted(refreshed)
     read_everything(admin_api, clients)
@@ -162,35 +177,21 @@ def test_the_most_read_invalidated_entries_are_rebuilt_after_the_refresh(refresh
         assert admin_api.get(f"/api/v1/portfolios/{others[0]}/")["X-Cache"] == "miss"
 
 
-def test_a_full_refresh_drops_every_entry_and_rewarms_the_most_read(refreshed, admin_api, clients, clock,
-                                                                     settings):
+def test_a_full_refresh_drops_every_entry_and_rewarms_the_most_read(refreshed, admin_api, clients, clock, settings):
     settings.DATA_CACHE_WARM_LIMIT = 1
     read_everything(admin_api, clients)
     portfolio = Portfolio.objects.order_by("id").last()
     for _ in range(3):
         admin_api.get(f"/api/v1/portfolios/{portfolio.pk}/")
-    generation = data_cache.generation()
+    generation = read_cache.generation()
     clock.shift(timedelta(minutes=5))
 
     run = run_now("all", mode="full")
 
     assert run.cache_impact["scope"] == "everything"
-    assert data_cache.generation() == generation + 1
-    assert run.cache_impact["invalidated"] == len(data_cache.every_name())
+    assert read_cache.generation() == generation + 1
+    assert run.cache_impact["invalidated"] == len(reads_showing(portfolio_ids=None, symbols=None))
     assert run.cache_impact["warmed_keys"] == [f"portfolio:{portfolio.pk}"]
     assert admin_api.get(f"/api/v1/portfolios/{portfolio.pk}/")["X-Cache"] == "hit"
     assert admin_api.get("/api/v1/assets/MSFT/prices")["X-Cache"] == "miss"
     assert admin_api.get("/api/v1/portfolios/")["X-Cache"] == "miss"
-
-
-def test_names_of_cached_reads_round_trip_to_what_they_build(demo):
-    portfolio = Portfolio.objects.order_by("id").first()
-    Asset.objects.create(symbol="BTC/USD", name="Bitcoin")
-    for read in (data_cache.portfolio_read(portfolio.pk), data_cache.portfolio_page_read(owner_id=None, page=1),
-                 data_cache.portfolio_page_read(owner_id=portfolio.owner_id, page=1),
-                 data_cache.asset_page_read(page=1), data_cache.price_series_read("BTC/USD")):
-        named = data_cache.read_named(read.name)
-        assert named.name == read.name
-        assert named.build() == read.build() is not None
-    assert data_cache.read_named("portfolio:abc") is None
-    assert data_cache.read_named("something:else") is None

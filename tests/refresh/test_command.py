@@ -1,4 +1,5 @@
 """manage.py refresh and seed_demo from the terminal's point of view."""
+
 import json
 from io import StringIO
 
@@ -6,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from market_data.models import Asset
-from portfolios.models import BenchmarkComparison, PortfolioMetrics, Portfolio, Signal
+from portfolios.models import BenchmarkComparison, Portfolio, PortfolioMetrics, Signal
 from refresh.models import RefreshRun, RunStatus
 
 
@@ -36,11 +37,15 @@ def test_refresh_exits_non_zero_when_the_run_fails(demo, settings):
     assert RefreshRun.objects.get().status == RunStatus.FAILED
 
 
-def test_refresh_exits_2_on_partial(demo, settings):
-    settings.MOCK_PROVIDER_FAIL_SYMBOLS = ["AAPL"]
+def test_refresh_exits_2_on_partial_and_lists_each_failed_symbol(demo, settings):
+    settings.MOCK_PROVIDER_FAIL_SYMBOLS = ["MSFT", "AAPL"]
+    out = StringIO()
     with pytest.raises(SystemExit) as exit_info:
-        refresh("--prices", "--json")
+        call_command("refresh", "--prices", "--json", stdout=out)
     assert exit_info.value.code == 2
+    body = json.loads(out.getvalue())
+    assert body["status"] == "partial"
+    assert [error.split(":")[0] for error in body["errors"]] == ["AAPL", "MSFT"]  # each with its reason, by symbol
 
 
 def test_bad_arguments_change_nothing(demo):

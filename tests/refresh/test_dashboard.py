@@ -1,4 +1,5 @@
 """Dashboard selectors: runs per day, success rate, duration percentiles, provider use, freshness."""
+
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,9 +14,16 @@ pytestmark = pytest.mark.django_db
 
 
 def _run(*, days_ago: float, status=RunStatus.SUCCESS, kind="prices", **fields) -> RefreshRun:
-    run = RefreshRun.objects.create(kind=kind, mode="incremental", status=status, requested_role="admin",
-                                    source=RunSource.API, scope=kind, dedup_key=f"k{RefreshRun.objects.count()}",
-                                    **fields)
+    run = RefreshRun.objects.create(
+        kind=kind,
+        mode="incremental",
+        status=status,
+        requested_role="admin",
+        source=RunSource.API,
+        scope=kind,
+        dedup_key=f"k{RefreshRun.objects.count()}",
+        **fields,
+    )
     RefreshRun.objects.filter(pk=run.pk).update(created_at=NOW - timedelta(days=days_ago))
     return run
 
@@ -30,7 +38,8 @@ def test_runs_per_day_counts_each_status_per_day_zero_filled():
     result = dashboard.runs_per_day_by_status(days=14, now=NOW)
 
     assert len(result["days"]) == 14
-    assert result["days"][-1] == "2026-03-10" and result["days"][0] == "2026-02-25"
+    assert result["days"][-1] == "2026-03-10"
+    assert result["days"][0] == "2026-02-25"
     assert set(result["series"]) == {"queued", "success", "failed"}
     assert result["series"]["success"][-2:] == [2, 0]
     assert result["series"]["failed"][-2:] == [1, 0]
@@ -99,7 +108,11 @@ def test_price_freshness_buckets_active_assets_by_quote_age(settings):
     assert result["assets"] == 5
     assert result["never_fetched"] == 1
     assert [(b["label"], b["count"]) for b in result["buckets"]] == [
-        ("≤ 15 min", 1), ("≤ 1 hour", 1), ("≤ 1 day", 1), ("older", 1)]
+        ("≤ 15 min", 1),
+        ("≤ 1 hour", 1),
+        ("≤ 1 day", 1),
+        ("older", 1),
+    ]
     assert [row["symbol"] for row in result["stalest"]] == ["OLD", "DAY", "HOUR", "FRESH"]
     assert result["stalest"][0]["age_seconds"] == 3 * 86400
     assert result["newest_age_seconds"] == 60

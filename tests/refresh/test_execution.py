@@ -1,4 +1,6 @@
 """The run engine: what each kind does, partial failures, priorities, scopes, stops, recovery."""
+
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -9,16 +11,21 @@ from market_data.models import Asset, PriceBar, Quote
 from market_data.providers.base import ProviderAuthError
 from portfolios.models import BenchmarkComparison, Holding, PortfolioMetrics, RebalanceProposal, Signal
 from refresh.models import RefreshRun, RefreshStep, RunPriority, RunSource, RunStatus, ScopeLease
-from refresh.services.execution import (
-    claim_next_run, execute_claimed_run, execute_next_refresh, execute_run_in_process, reap_lost_runs,
-)
 from refresh.selectors import active_runs_with_key
+from refresh.services.execution import (
+    claim_next_run,
+    execute_claimed_run,
+    execute_next_refresh,
+    execute_run_in_process,
+    reap_lost_runs,
+)
 from refresh.services.requests import request_refresh
 
 
 def make_run(kind, *, user=None, mode="incremental", **kwargs):
-    run, created = request_refresh(kind=kind, requested_by=user, source=RunSource.COMMAND, mode=mode,
-                                   enqueue=False, **kwargs)
+    run, created = request_refresh(
+        kind=kind, requested_by=user, source=RunSource.COMMAND, mode=mode, enqueue=False, **kwargs
+    )
     assert created
     return run
 
@@ -38,8 +45,10 @@ def test_the_request_checks_become_the_first_steps_when_a_worker_starts_the_run(
     run = execute_run_in_process(run=run)
     steps = list(run.steps.order_by("position"))
     assert [(s.position, s.name, s.status, s.message) for s in steps[:3]] == [
-        (1, "Validating request", "done", ""), (2, "Checking permissions", "done", "role admin"),
-        (3, "Acquiring lock", "done", "Holding scope prices")]
+        (1, "Validating request", "done", ""),
+        (2, "Checking permissions", "done", "role admin"),
+        (3, "Acquiring lock", "done", "Holding scope prices"),
+    ]
     assert steps[0].started_at == steps[1].finished_at == run.created_at
     assert [s.position for s in steps] == list(range(1, len(steps) + 1))
 
@@ -65,7 +74,8 @@ def test_full_all_refresh_backfills_history_and_stores_every_figure(demo, settin
     assert Signal.objects.exists()
     assert RebalanceProposal.objects.exists() or run.items_updated.get("metrics", 0) > 0
     assert run.items_updated["bars"] > 0
-    assert run.duration_ms is not None and run.finished_at is not None
+    assert run.duration_ms is not None
+    assert run.finished_at is not None
 
 
 def test_smart_refresh_right_after_a_successful_one_makes_no_provider_calls(demo):
@@ -149,6 +159,7 @@ def test_a_run_past_its_time_limit_ends_as_timeout_and_frees_its_scope(demo, set
 
 def test_a_running_run_cancelled_stops_at_its_next_batch(demo):
     run = claim_next_run(run_id=make_run("prices").pk)
+    assert run is not None
     RefreshRun.objects.filter(pk=run.pk).update(cancel_requested=True)
     run = execute_claimed_run(run)
     assert run.status == RunStatus.CANCELLED
@@ -179,7 +190,9 @@ def test_an_identical_request_does_not_join_a_run_whose_worker_is_lost(demo):
     fresh, created = request_refresh(kind="prices", requested_by=None, source=RunSource.COMMAND, enqueue=False)
 
     running.refresh_from_db()
-    assert created and fresh.pk != running.pk and fresh.status == RunStatus.QUEUED
+    assert created
+    assert fresh.pk != running.pk
+    assert fresh.status == RunStatus.QUEUED
     assert (running.status, running.errors[-1]) == (RunStatus.FAILED, "worker lost")
     assert not ScopeLease.objects.filter(run=running).exists()
 
@@ -198,7 +211,7 @@ def test_each_process_keeps_an_estimate_a_few_seconds_and_forgets_it_when_a_run_
     from refresh.services import tracking
 
     now = [1000.0]
-    monkeypatch.setattr(tracking.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])  # the clock tracking's memo reads
     done = run_now("benchmark")
     RefreshRun.objects.filter(pk=done.pk).update(duration_ms=40_000)
     assert tracking.estimate_duration_seconds(kind="benchmark", mode="incremental") == 40
@@ -218,7 +231,8 @@ def test_dedup_is_enforced_by_the_database(demo):
     assert (again, created) == (first, False)
     RefreshRun.objects.filter(pk=first.pk).update(status=RunStatus.SUCCESS)
     third, created = request_refresh(kind="benchmark", requested_by=None, source=RunSource.API, enqueue=False)
-    assert created and third != first
+    assert created
+    assert third != first
 
 
 def test_the_active_run_of_a_request_is_found_through_its_unique_index(demo):
@@ -244,6 +258,7 @@ def test_a_run_in_process_does_not_jump_ahead_of_a_more_urgent_conflicting_run(d
 
 def test_a_worker_whose_run_was_reaped_does_not_overwrite_the_verdict(demo):
     run = claim_next_run(run_id=make_run("prices").pk)
+    assert run is not None
     RefreshRun.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, errors=["worker lost"])
     ScopeLease.objects.filter(run=run).delete()
     run = execute_claimed_run(run)
@@ -265,15 +280,14 @@ def test_an_unexpected_error_is_recorded_without_its_internals(demo, monkeypatch
 
 
 def test_a_stop_after_data_was_saved_drops_every_cached_figure(demo, monkeypatch):
-    from refresh.services import data_cache
+    from core import read_cache
     from refresh.services.tracking import RunTracker
 
-    before = data_cache.generation()
-    monkeypatch.setattr(RunTracker, "checkpoint", lambda self: (
-        _stop_once_written(self)))
+    before = read_cache.generation()
+    monkeypatch.setattr(RunTracker, "checkpoint", _stop_once_written)
     run = run_now("prices")
     assert run.status == RunStatus.CANCELLED
-    assert data_cache.generation() == before + 1
+    assert read_cache.generation() == before + 1
 
 
 def _stop_once_written(tracker):
@@ -284,10 +298,10 @@ def _stop_once_written(tracker):
 
 
 def test_queued_runs_never_show_an_estimated_completion_in_the_past(demo):
-    from refresh.api.serializers import run_status_data
+    from refresh.api.serializers import RunStatusSerializer
 
     queued = make_run("benchmark")
     RefreshRun.objects.filter(pk=queued.pk).update(estimated_completion=timezone.now() - timedelta(minutes=5))
     queued.refresh_from_db()
-    eta = run_status_data(queued)["estimated_completion"]
+    eta = RunStatusSerializer(queued).data["estimated_completion"]
     assert eta > timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -3,6 +3,7 @@
 Each input is sent anonymously and with an admin's token: anonymous callers are refused
 before their body is read, but the request log reads it for everyone.
 """
+
 import json
 import re
 from http import HTTPStatus
@@ -26,17 +27,19 @@ def superuser(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "pw")
 
 
-def token_client(user=None) -> Client:
-    # A bug must show as the 500 a client would get, not as an exception in the test.
-    headers = {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"} if user else {}
-    client = Client(raise_request_exception=False, headers=headers)
-    client.anonymous = user is None
-    return client
+class TokenClient(Client):
+    """A client sending the user's API key, or anonymous without a user."""
+
+    def __init__(self, user=None):
+        headers = {"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"} if user else {}
+        # A bug must show as the 500 a client would get, not as an exception in the test.
+        super().__init__(raise_request_exception=False, headers=headers)
+        self.anonymous = user is None
 
 
 @pytest.fixture(params=["anonymous", "admin"])
-def caller(request, superuser) -> Client:
-    return token_client(superuser if request.param == "admin" else None)
+def caller(request, superuser) -> TokenClient:
+    return TokenClient(superuser if request.param == "admin" else None)
 
 
 def assert_json_error(response, http_status: int, code: str) -> dict:
@@ -45,7 +48,7 @@ def assert_json_error(response, http_status: int, code: str) -> dict:
     return body
 
 
-def assert_refused(client: Client, response, http_status: int, code: str) -> None:
+def assert_refused(client: TokenClient, response, http_status: int, code: str) -> None:
     """Anonymous: 401 before anything is read. Authenticated: the given error."""
     if client.anonymous:
         assert_json_error(response, HTTPStatus.UNAUTHORIZED, "not_authenticated")
@@ -55,11 +58,16 @@ def assert_refused(client: Client, response, http_status: int, code: str) -> Non
 
 
 def post_json(client: Client, path: str, body, **extra):
-    return client.post(f"{BASE}/{path}", body if isinstance(body, str | bytes) else json.dumps(body),
-                       content_type="application/json", **extra)
+    return client.post(
+        f"{BASE}/{path}",
+        body if isinstance(body, str | bytes) else json.dumps(body),
+        content_type="application/json",
+        **extra,
+    )
 
 
 # --- bodies -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("body", [DEEP_ARRAY, SMALL_DEEP_ARRAY, DEEP_OBJECT], ids=["array", "small", "object"])
 def test_deeply_nested_json_is_a_400(caller, body):
@@ -90,9 +98,11 @@ def test_a_body_that_is_not_utf8_is_a_400(caller, body):
     assert_refused(caller, response, HTTPStatus.BAD_REQUEST, "malformed_json")
 
 
-@pytest.mark.parametrize("body", ['{"wait": NaN}', '{"wait": Infinity}', '{"wait": 1' + "0" * 5000 + "}",
-                                  '{"wait": 0', '{"mode": "\x00"}'],
-                         ids=["nan", "infinity", "5000-digits", "unterminated", "control-character"])
+@pytest.mark.parametrize(
+    "body",
+    ['{"wait": NaN}', '{"wait": Infinity}', '{"wait": 1' + "0" * 5000 + "}", '{"wait": 0', '{"mode": "\x00"}'],
+    ids=["nan", "infinity", "5000-digits", "unterminated", "control-character"],
+)
 def test_a_body_that_is_not_json_is_a_400(caller, body):
     response = post_json(caller, "prices", body)
 
@@ -114,10 +124,14 @@ def test_a_nul_byte_in_a_body_field_is_an_invalid_request(caller):
     assert_refused(caller, response, HTTPStatus.BAD_REQUEST, "invalid_request")
 
 
-@pytest.mark.parametrize("content_type, body", [
-    ("application/json", json.dumps({"symbols": ["A" * 10] * 200})),
-    ("application/x-www-form-urlencoded", "&".join(["symbols=AAAAAAAAAA"] * 200)),
-], ids=["json", "form"])
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", json.dumps({"symbols": ["A" * 10] * 200})),
+        ("application/x-www-form-urlencoded", "&".join(["symbols=AAAAAAAAAA"] * 200)),
+    ],
+    ids=["json", "form"],
+)
 def test_a_body_over_the_upload_limit_is_a_413(caller, settings, content_type, body):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
 
@@ -127,6 +141,7 @@ def test_a_body_over_the_upload_limit_is_a_413(caller, settings, content_type, b
 
 
 # --- headers ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("length", ["abc", "-1", "1e3", "12 34", "\xff"])
 def test_a_content_length_that_is_not_a_number_is_a_400(caller, length):
@@ -167,6 +182,7 @@ def test_a_malformed_request_id_is_replaced(caller):
 
 # --- query strings and paths ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("query", ["status=a%00b", "kind=%00", "mode=%FF%FE", "source=apiX", "status=QUEUED"])
 def test_a_run_filter_that_is_none_of_its_choices_is_a_400(caller, query):
     response = caller.get(f"{BASE}/runs/?{query}")
@@ -175,7 +191,7 @@ def test_a_run_filter_that_is_none_of_its_choices_is_a_400(caller, query):
 
 
 def test_run_filters_still_filter(superuser):
-    client = token_client(superuser)
+    client = TokenClient(superuser)
     post_json(client, "benchmark", {})
 
     def count(query):
@@ -202,12 +218,23 @@ def test_a_malformed_page_of_a_trigger_list_is_a_404(caller, query):
     assert_refused(caller, response, HTTPStatus.NOT_FOUND, "not_found")
 
 
-@pytest.mark.parametrize("path", [
-    f"{BASE}/runs/%FF%FE/", f"{BASE}/runs/ref_%00/", f"{BASE}/runs/ref_%FF/cancel/",
-    f"{BASE}/portfolio/99999999999999999999999", f"{BASE}/portfolio/-1", f"{BASE}/portfolio/%00",
-    f"{BASE}/webhooks/%FF/", f"{BASE}/prices/%00", "/api/v1/portfolios/99999999999999999999999/",
-    "/api/v1/portfolios/%00/", "/api/v1/assets/%00/prices", "/api/v1/assets/%FF%FE/prices",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{BASE}/runs/%FF%FE/",
+        f"{BASE}/runs/ref_%00/",
+        f"{BASE}/runs/ref_%FF/cancel/",
+        f"{BASE}/portfolio/99999999999999999999999",
+        f"{BASE}/portfolio/-1",
+        f"{BASE}/portfolio/%00",
+        f"{BASE}/webhooks/%FF/",
+        f"{BASE}/prices/%00",
+        "/api/v1/portfolios/99999999999999999999999/",
+        "/api/v1/portfolios/%00/",
+        "/api/v1/assets/%00/prices",
+        "/api/v1/assets/%FF%FE/prices",
+    ],
+)
 def test_an_address_no_route_matches_is_a_json_404(caller, path):
     response = caller.post(path, {}, content_type="application/json")
 
@@ -223,21 +250,24 @@ def test_a_user_id_past_any_user_is_a_404(caller):
 
 # --- nothing spent ----------------------------------------------------------------------
 
+
 def test_hostile_requests_spend_no_rate_limit(caller, superuser, settings):
     settings.REFRESH_BURST_RATE = "1/10s"
     for body in (DEEP_ARRAY, '{"wait": 1e400}', b"\xff", '{"wait": NaN}'):
         post_json(caller, "prices", body)
     post_json(caller, "prices", {}, CONTENT_LENGTH="abc")
 
-    response = post_json(token_client(superuser), "prices", {})
+    response = post_json(TokenClient(superuser), "prices", {})
     assert response.status_code == HTTPStatus.ACCEPTED
     assert RefreshRun.objects.count() == 1
 
 
 # --- the read API -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("query", ["end=0001-01-01", "start=0001-01-01&end=0001-01-02", "end=9999-12-31",
-                                   "start=9999-12-31"])
+
+@pytest.mark.parametrize(
+    "query", ["end=0001-01-01", "start=0001-01-01&end=0001-01-02", "end=9999-12-31", "start=9999-12-31"]
+)
 def test_dates_at_the_ends_of_the_calendar_are_answered(demo, caller, query):
     response = caller.get(f"/api/v1/assets/AAPL/prices?{query}")
 
@@ -248,14 +278,17 @@ def test_dates_at_the_ends_of_the_calendar_are_answered(demo, caller, query):
         assert response.json()["prices"] == []
 
 
-@pytest.mark.parametrize("path, http_status, code", [
-    ("/api/v1/portfolios/999999999999999999/", HTTPStatus.NOT_FOUND, "not_found"),
-    ("/api/v1/portfolios/?page=99999999999999999999999", HTTPStatus.BAD_REQUEST, "invalid_request"),
-    ("/api/v1/assets/?page=%00", HTTPStatus.BAD_REQUEST, "invalid_request"),
-    ("/api/v1/assets/AAPL/prices?start=%00", HTTPStatus.BAD_REQUEST, "invalid_request"),
-    ("/api/v1/assets/AAPL/prices?end=99999-01-01", HTTPStatus.BAD_REQUEST, "invalid_request"),
-    (f"{BASE}/metrics/?window=1%00h", HTTPStatus.BAD_REQUEST, "invalid_window"),
-    (f"{BASE}/metrics/?window=99999999999999999999999h", HTTPStatus.BAD_REQUEST, "invalid_window"),
-])
+@pytest.mark.parametrize(
+    ("path", "http_status", "code"),
+    [
+        ("/api/v1/portfolios/999999999999999999/", HTTPStatus.NOT_FOUND, "not_found"),
+        ("/api/v1/portfolios/?page=99999999999999999999999", HTTPStatus.BAD_REQUEST, "invalid_request"),
+        ("/api/v1/assets/?page=%00", HTTPStatus.BAD_REQUEST, "invalid_request"),
+        ("/api/v1/assets/AAPL/prices?start=%00", HTTPStatus.BAD_REQUEST, "invalid_request"),
+        ("/api/v1/assets/AAPL/prices?end=99999-01-01", HTTPStatus.BAD_REQUEST, "invalid_request"),
+        (f"{BASE}/metrics/?window=1%00h", HTTPStatus.BAD_REQUEST, "invalid_window"),
+        (f"{BASE}/metrics/?window=99999999999999999999999h", HTTPStatus.BAD_REQUEST, "invalid_window"),
+    ],
+)
 def test_hostile_reads_are_json_4xx(caller, path, http_status, code):
     assert_refused(caller, caller.get(path), http_status, code)

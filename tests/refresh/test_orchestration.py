@@ -1,4 +1,5 @@
 """Orchestration with real qcluster processes: dedup, priorities, crashes, stops, schedules."""
+
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from http import HTTPStatus
@@ -41,8 +42,9 @@ def test_fifty_parallel_identical_requests_create_one_run(live_server, workers, 
     headers = {"Authorization": f"Token {Token.objects.create(user=admin).key}"}
 
     def post(_):
-        return requests.post(f"{live_server.url}/api/v1/manual/refresh/prices", json={"mode": "full"},
-                             headers=headers, timeout=30)
+        return requests.post(
+            f"{live_server.url}/api/v1/manual/refresh/prices", json={"mode": "full"}, headers=headers, timeout=30
+        )
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         responses = list(pool.map(post, range(50)))
@@ -60,8 +62,9 @@ def test_queued_runs_start_in_priority_order_and_emergency_does_not_wait(workers
     workers.start(MOCK_PROVIDER_LATENCY=3, REFRESH_EMERGENCY_LANE="true")
     workers.start(MOCK_PROVIDER_LATENCY=3, Q_CLUSTER_NAME="emergency", REFRESH_EMERGENCY_LANE="true")
     busy = request("portfolio", target_user_id=users["bob"], priority="medium")
-    wait_until(lambda: RefreshRun.objects.get(pk=busy.pk).status == RunStatus.IN_PROGRESS,
-               message="the busy run to start")
+    wait_until(
+        lambda: RefreshRun.objects.get(pk=busy.pk).status == RunStatus.IN_PROGRESS, message="the busy run to start"
+    )
     low = request("portfolio", target_user_id=users["alice"], priority="low")
     medium = request("portfolio", target_user_id=users["carol"], priority="medium")
     high = request("portfolio", target_user_id=users["user00000"], priority="high")
@@ -81,15 +84,16 @@ def test_an_emergency_runs_on_the_normal_workers_when_no_emergency_cluster_runs(
 
 
 def test_waiting_runs_start_side_by_side_when_workers_are_free(workers):
-    """A worker that takes the pickup passes one on to the runs behind it (shared on SQLite)."""
+    """Each run has its own pickup, so free workers start waiting runs at once, not one after another."""
     seed_demo(users=4, assets=10, years=1)
     workers.start(MOCK_PROVIDER_LATENCY=1.5, Q_WORKERS=3)
     targets = get_user_model().objects.filter(portfolios__isnull=False).distinct()[:3]
     runs = [finished(run, timeout=90) for run in [request("portfolio", target_user_id=user.pk) for user in targets]]
 
     assert [run.status for run in runs] == [RunStatus.SUCCESS] * 3, workers.logs()
-    assert max(run.started_at for run in runs) < min(run.finished_at for run in runs), \
-        [(run.started_at, run.finished_at) for run in runs]
+    assert max(run.started_at for run in runs) < min(run.finished_at for run in runs), [
+        (run.started_at, run.finished_at) for run in runs
+    ]
 
 
 def test_a_worker_killed_mid_run_is_reaped_and_the_next_run_succeeds(workers):
@@ -97,13 +101,23 @@ def test_a_worker_killed_mid_run_is_reaped_and_the_next_run_succeeds(workers):
     bars_before = dict(PriceBar.objects.values_list("asset__symbol").annotate(n=Count("id")))
     cluster = workers.start(MOCK_PROVIDER_LATENCY=5, REFRESH_LEASE_SECONDS=3)
     doomed = request("prices", mode="full")
-    wait_until(lambda: RefreshRun.objects.get(pk=doomed.pk).current_step == "Fetching data",
-               message="the run to be fetching")
+    wait_until(
+        lambda: RefreshRun.objects.get(pk=doomed.pk).current_step == "Fetching data", message="the run to be fetching"
+    )
     workers.kill(cluster)
     doomed.refresh_from_db()
     assert doomed.status == RunStatus.IN_PROGRESS
-    wait_until(lambda: timezone.now() > RefreshRun.objects.get(pk=doomed.pk).lease_expires_at, timeout=10,
-               message="the lease to lapse")
+
+    def lease_lapsed() -> bool:
+        expires = RefreshRun.objects.get(pk=doomed.pk).lease_expires_at
+        assert expires is not None
+        return timezone.now() > expires
+
+    wait_until(
+        lease_lapsed,
+        timeout=10,
+        message="the lease to lapse",
+    )
     again = request("prices", mode="full")  # identical: it must not join the lost run
     assert again.pk != doomed.pk
     doomed.refresh_from_db()
@@ -117,7 +131,6 @@ def test_a_worker_killed_mid_run_is_reaped_and_the_next_run_succeeds(workers):
     assert finished(again).status == RunStatus.SUCCESS, workers.logs()
 
 
-
 def test_timeout_and_cancel_end_runs_and_free_their_scopes(workers):
     seed_demo(users=3, assets=10, years=1)
     workers.start(MOCK_PROVIDER_LATENCY=1.5, REFRESH_TIME_LIMIT_SECONDS="prices=1")
@@ -126,8 +139,10 @@ def test_timeout_and_cancel_end_runs_and_free_their_scopes(workers):
     assert "time limit" in slow.errors[-1]
 
     cancelled = request("benchmark", mode="full")
-    wait_until(lambda: RefreshRun.objects.get(pk=cancelled.pk).status == RunStatus.IN_PROGRESS,
-               message="the benchmark run to start")
+    wait_until(
+        lambda: RefreshRun.objects.get(pk=cancelled.pk).status == RunStatus.IN_PROGRESS,
+        message="the benchmark run to start",
+    )
     cancel_run(run=cancelled, requested_by=None)
     assert finished(cancelled).status == RunStatus.CANCELLED
     assert not ScopeLease.objects.exists()
@@ -139,8 +154,9 @@ def test_a_scheduled_run_after_an_equivalent_manual_run_is_skipped(workers):
     manual = finished(request("prices"))
     assert manual.status == RunStatus.SUCCESS, workers.logs()
     async_task("refresh.tasks.scheduled_refresh", kind="prices", mode="incremental", interval_minutes=15)
-    skipped = wait_until(lambda: RefreshRun.objects.filter(source=RunSource.SCHEDULE).first(),
-                         message="the scheduled run")
+    skipped = wait_until(
+        lambda: RefreshRun.objects.filter(source=RunSource.SCHEDULE).first(), message="the scheduled run"
+    )
     assert skipped.status == RunStatus.SKIPPED
     assert manual.refresh_id in skipped.params["skip_reason"]
     assert skipped.steps.get(name="Skipped").message == skipped.params["skip_reason"]
@@ -148,7 +164,9 @@ def test_a_scheduled_run_after_an_equivalent_manual_run_is_skipped(workers):
 
     RefreshRun.objects.filter(pk=manual.pk).update(finished_at=timezone.now() - timedelta(minutes=16))
     async_task("refresh.tasks.scheduled_refresh", kind="prices", mode="incremental", interval_minutes=15)
-    routine = wait_until(lambda: RefreshRun.objects.filter(source=RunSource.SCHEDULE)
-                         .exclude(status=RunStatus.SKIPPED).first(), message="the second scheduled run")
+    routine = wait_until(
+        lambda: RefreshRun.objects.filter(source=RunSource.SCHEDULE).exclude(status=RunStatus.SKIPPED).first(),
+        message="the second scheduled run",
+    )
     assert finished(routine).status == RunStatus.SUCCESS
     assert routine.requested_role == "system"

@@ -5,6 +5,7 @@ as a qcluster worker does. The budget lives in Redis on the PostgreSQL + Redis p
 the database otherwise. The clock is frozen and moves to the next minute only while every
 busy worker is waiting for credits, so no provider call ever straddles a minute.
 """
+
 import threading
 import time
 from collections import Counter
@@ -75,8 +76,9 @@ def seed_two_holders(symbols: list[str], *, through: date) -> list:
     for name in ("ann", "ben"):
         owner = get_user_model().objects.create(username=name)
         portfolio = Portfolio.objects.create(owner=owner, name=f"{name}'s")
-        Holding.objects.bulk_create([Holding(portfolio=portfolio, asset=a, quantity=Decimal(10), cost_basis=100)
-                                     for a in assets])
+        Holding.objects.bulk_create(
+            [Holding(portfolio=portfolio, asset=a, quantity=Decimal(10), cost_basis=100) for a in assets]
+        )
         owners.append(owner)
     return owners
 
@@ -94,10 +96,14 @@ def test_two_workers_never_spend_more_than_8_credits_in_any_minute(settings, tim
         assert isinstance(credit_store(), RedisCreditStore)
     time_machine.move_to(NOW, tick=False)
     owners = seed_two_holders(SYMBOLS, through=NOW.date())  # 20 assets
-    runs = [request_refresh(kind="portfolio", target_user_id=owner.pk, requested_by=None,
-                            source=RunSource.COMMAND, enqueue=False)[0] for owner in owners]
+    runs = [
+        request_refresh(
+            kind="portfolio", target_user_id=owner.pk, requested_by=None, source=RunSource.COMMAND, enqueue=False
+        )[0]
+        for owner in owners
+    ]
     clock = SharedClock(time_machine, workers=2)
-    monkeypatch.setattr("refresh.steps.fetch.sleep", clock.sleep)
+    monkeypatch.setattr("market_data.fetching.sleep", clock.sleep)
     failures = []
 
     def worker():
@@ -111,10 +117,11 @@ def test_two_workers_never_spend_more_than_8_credits_in_any_minute(settings, tim
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         twelvedata = FakeTwelveData(rsps)
-        callers = {}
+        callers: dict[str, list[datetime]] = {}
         # Provider calls run in each run's own pool of threads, named after the run.
         twelvedata.on_call = lambda call: callers.setdefault(
-            threading.current_thread().name.rsplit("_", 1)[0], []).append(call.at)
+            threading.current_thread().name.rsplit("_", 1)[0], []
+        ).append(call.at)
         workers = [threading.Thread(target=worker) for _ in range(2)]
         for thread in workers:
             thread.start()
@@ -127,8 +134,9 @@ def test_two_workers_never_spend_more_than_8_credits_in_any_minute(settings, tim
     assert sorted(finished.values_list("status", flat=True)) == [RunStatus.SUCCESS] * 2
     # Both workers fetched, and their runs overlapped in time.
     first, second = sorted(callers.values())
-    assert min(second) <= max(first) and min(first) <= max(second)
-    per_minute = Counter()
+    assert min(second) <= max(first)
+    assert min(first) <= max(second)
+    per_minute: Counter[datetime] = Counter()
     for call in twelvedata.calls:
         per_minute[call.at.replace(second=0, microsecond=0)] += len(call.symbols)
     assert sum(per_minute.values()) == 40  # 20 symbols for each of the two portfolios

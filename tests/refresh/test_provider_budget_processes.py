@@ -6,6 +6,7 @@ task), real time, the provider reached through `requests`, and the budget in the
 (SQLite and PostgreSQL passes) or in Redis (when REDIS_URL is set). Each run needs 4 credits
 and the budget is 4 a minute, so whichever run comes second must wait for the next minute.
 """
+
 import json
 import threading
 import time
@@ -45,17 +46,23 @@ class TwelveDataStandIn(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
+    server: TwelveDataStandIn
+
+    def do_GET(self):
         url = urlparse(self.path)
         query = {name: values[0] for name, values in parse_qs(url.query).items()}
         symbols = query.get("symbol", "").split(",")
         with self.server.lock:
             self.server.calls.append((datetime.now(UTC), url.path, symbols))
         if self.headers.get("Authorization") != f"apikey {KEY}":
-            return self._send(401, {"code": 401, "message": "Invalid API key", "status": "error"})
+            self._send(401, {"code": 401, "message": "Invalid API key", "status": "error"})
+            return
         now = int(datetime.now(UTC).timestamp())
-        entry = (lambda s: quote_body(s, close="101.00000", previous_close="100.00000", change=None, timestamp=now)
-                 ) if url.path == "/quote" else (lambda s: series_body(s, []))
+        entry = (
+            (lambda s: quote_body(s, close="101.00000", previous_close="100.00000", change=None, timestamp=now))
+            if url.path == "/quote"
+            else (lambda s: series_body(s, []))
+        )
         entries = {symbol: entry(symbol) for symbol in symbols}
         self._send(200, entries[symbols[0]] if len(symbols) == 1 else entries)
 
@@ -84,24 +91,37 @@ def twelvedata():
 def test_two_worker_processes_never_spend_more_than_the_minute_budget(workers, twelvedata):
     owners = seed_two_holders(SYMBOLS, through=timezone.now().date())
     for _ in range(2):
-        workers.start(Q_WORKERS=2, MARKET_DATA_PROVIDER="twelvedata", TWELVEDATA_API_KEY=KEY, TWELVEDATA_BASE_URL=twelvedata.url,
-                      MARKET_DATA_CREDITS_PER_MINUTE=PER_MINUTE, MARKET_DATA_CREDITS_PER_DAY=800,
-                      MARKET_DATA_QUARANTINE_ANOMALIES="false")
+        workers.start(
+            Q_WORKERS=2,
+            MARKET_DATA_PROVIDER="twelvedata",
+            TWELVEDATA_API_KEY=KEY,
+            TWELVEDATA_BASE_URL=twelvedata.url,
+            MARKET_DATA_CREDITS_PER_MINUTE=PER_MINUTE,
+            MARKET_DATA_CREDITS_PER_DAY=800,
+            MARKET_DATA_QUARANTINE_ANOMALIES="false",
+        )
     # The stand-in counts a call in the minute it arrives, a worker in the minute it reserved:
     # start well inside a minute, so the first run's call cannot arrive in the second's.
     if datetime.now(UTC).second >= 40:
         time.sleep(61 - datetime.now(UTC).second)
-    runs = [request_refresh(kind="portfolio", target_user_id=owner.pk, requested_by=None,
-                            source=RunSource.COMMAND)[0] for owner in owners]
+    runs = [
+        request_refresh(kind="portfolio", target_user_id=owner.pk, requested_by=None, source=RunSource.COMMAND)[0]
+        for owner in owners
+    ]
 
-    wait_until(lambda: all(run.is_finished for run in RefreshRun.objects.filter(pk__in=[r.pk for r in runs])),
-               timeout=150, message="both runs to finish")
+    wait_until(
+        lambda: all(run.is_finished for run in RefreshRun.objects.filter(pk__in=[r.pk for r in runs])),
+        timeout=150,
+        message="both runs to finish",
+    )
 
     finished = list(RefreshRun.objects.filter(pk__in=[run.pk for run in runs]))
     assert [run.status for run in finished] == [RunStatus.SUCCESS] * 2, (
-        [run.errors for run in finished], workers.logs())
+        [run.errors for run in finished],
+        workers.logs(),
+    )
     assert len({run.worker for run in finished}) == 2  # each run in a worker process of its own
-    quote_credits = Counter()
+    quote_credits: Counter[datetime] = Counter()
     for at, path, symbols in twelvedata.calls:
         if path == "/quote":
             quote_credits[at.replace(second=0, microsecond=0)] += len(symbols)

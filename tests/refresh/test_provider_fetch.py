@@ -3,12 +3,15 @@
 The clock is frozen on Wednesday 18 June 2025 at 20:30 UTC, half an hour after the New York
 close; waiting for credits moves it instead of sleeping.
 """
+
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from market_data.fetching import DAY_CREDITS_GONE
 from market_data.models import Asset, PriceAnomaly, PriceBar, Quote
 from market_data.selectors import provider_usage_per_day
 from portfolios.models import Holding, Portfolio
@@ -16,7 +19,6 @@ from refresh.models import RefreshStep, RunSource, RunStatus
 from refresh.services.events import DATA_ANOMALY, RATELIMIT_WARNING, refresh_event
 from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
-from refresh.steps.fetch import DAY_CREDITS_GONE
 from tests.market_data.test_twelvedata import error_body, quote_body
 from tests.market_data.twelvedata_fake import KEY, replayed_twelvedata
 
@@ -28,7 +30,7 @@ SESSIONS = [date(2025, 6, 16), date(2025, 6, 17), date(2025, 6, 18)]
 @pytest.fixture
 def clock(time_machine, monkeypatch):
     time_machine.move_to(NOW, tick=False)
-    monkeypatch.setattr("refresh.steps.fetch.sleep", time_machine.shift)
+    monkeypatch.setattr("market_data.fetching.sleep", time_machine.shift)
     return time_machine
 
 
@@ -37,8 +39,9 @@ def market(db, clock):
     """Eight assets whose bars (close 100) are complete up to today's session: only quotes are due."""
     for symbol in SYMBOLS:
         asset = Asset.objects.create(symbol=symbol, name=symbol)
-        PriceBar.objects.bulk_create([PriceBar(asset=asset, date=day, open=100, high=101, low=99, close=100)
-                                      for day in SESSIONS])
+        PriceBar.objects.bulk_create(
+            [PriceBar(asset=asset, date=day, open=100, high=101, low=99, close=100) for day in SESSIONS]
+        )
 
 
 @pytest.fixture
@@ -66,8 +69,9 @@ def events():
 
 
 def refresh(kind="prices", mode="incremental", **kwargs):
-    run, created = request_refresh(kind=kind, requested_by=None, source=RunSource.COMMAND, mode=mode,
-                                   enqueue=False, **kwargs)
+    run, created = request_refresh(
+        kind=kind, requested_by=None, source=RunSource.COMMAND, mode=mode, enqueue=False, **kwargs
+    )
     assert created
     return execute_run_in_process(run=run)
 
@@ -86,7 +90,8 @@ def test_a_batch_with_one_bad_symbol_keeps_the_others_and_ends_partial(twelvedat
     run = refresh()
 
     assert run.status == RunStatus.PARTIAL
-    assert list(run.failed_symbols) == ["NVDA"] and "not found" in run.failed_symbols["NVDA"]
+    assert list(run.failed_symbols) == ["NVDA"]
+    assert "not found" in run.failed_symbols["NVDA"]
     assert quoted() == set(SYMBOLS) - {"NVDA"}
     assert (run.provider_calls, run.credits_used) == (3, 8)
 
@@ -110,7 +115,8 @@ def test_a_rejected_key_fails_the_run_at_once_with_a_clear_message(twelvedata, o
     assert run.status == RunStatus.FAILED
     assert any("Twelve Data error 401" in error for error in run.errors)
     assert KEY not in str(run.errors)
-    assert len(twelvedata.calls) == 1 and run.provider_calls == 1
+    assert len(twelvedata.calls) == 1
+    assert run.provider_calls == 1
     assert not Quote.objects.exists()
 
 
@@ -134,7 +140,8 @@ def test_a_per_minute_429_waits_for_the_next_minute_and_finishes(twelvedata, one
     assert run.status == RunStatus.SUCCESS, run.errors
     assert quoted() == set(SYMBOLS)
     assert minutes_of(twelvedata.calls) == ["20:30", "20:31", "20:31", "20:31"]
-    assert run.provider_calls == 4 and run.credits_used == 8
+    assert run.provider_calls == 4
+    assert run.credits_used == 8
 
 
 def test_a_per_day_429_stops_the_run_and_every_other_until_midnight(twelvedata, one_call_at_a_time, events):
@@ -149,7 +156,7 @@ def test_a_per_day_429_stops_the_run_and_every_other_until_midnight(twelvedata, 
     first_batch = twelvedata.calls[0].symbols
     assert run.status == RunStatus.PARTIAL
     assert quoted() == set(first_batch)
-    assert run.failed_symbols == {symbol: DAY_CREDITS_GONE for symbol in set(SYMBOLS) - set(first_batch)}
+    assert run.failed_symbols == dict.fromkeys(set(SYMBOLS) - set(first_batch), DAY_CREDITS_GONE)
     assert any("until midnight UTC" in error for error in run.errors)
     [warning] = [payload for kind, payload in events if kind == RATELIMIT_WARNING]
     assert (warning["scope"], warning["resets_at"]) == ("day", "2025-06-19T00:00:00+00:00")
@@ -161,20 +168,22 @@ def test_a_per_day_429_stops_the_run_and_every_other_until_midnight(twelvedata, 
     assert later.status == RunStatus.PARTIAL  # cut short by the day's credits, with the reason
 
 
-def test_a_day_budget_used_up_fetches_the_most_held_first_and_ends_partial(twelvedata, one_call_at_a_time,
-                                                                           settings, events):
+def test_a_day_budget_used_up_fetches_the_most_held_first_and_ends_partial(
+    twelvedata, one_call_at_a_time, settings, events
+):
     settings.MARKET_DATA_CREDITS_PER_DAY = 5
     owner = get_user_model().objects.create(username="holder")
     portfolio = Portfolio.objects.create(owner=owner, name="p")
     for symbol, quantity in [("TSLA", 500), ("AAPL", 10)]:
-        Holding.objects.create(portfolio=portfolio, asset=Asset.objects.get(symbol=symbol),
-                               quantity=quantity, cost_basis=1)
+        Holding.objects.create(
+            portfolio=portfolio, asset=Asset.objects.get(symbol=symbol), quantity=quantity, cost_basis=1
+        )
 
     run = refresh()
 
     assert run.status == RunStatus.PARTIAL
     assert twelvedata.symbols_sent() == ["SPY", "TSLA", "AAPL", "AMZN", "GOOG"]
-    assert run.failed_symbols == {symbol: DAY_CREDITS_GONE for symbol in ["META", "MSFT", "NVDA"]}
+    assert run.failed_symbols == dict.fromkeys(["META", "MSFT", "NVDA"], DAY_CREDITS_GONE)
     assert any("3 symbols were not fetched" in error for error in run.errors)
     assert [payload["scope"] for kind, payload in events if kind == RATELIMIT_WARNING] == ["day", "day"]
 
@@ -220,11 +229,15 @@ def test_suspicious_quotes_are_quarantined_flagged_and_announced(twelvedata, eve
     assert run.status == RunStatus.SUCCESS
     assert quoted() == set(SYMBOLS) - {"AAPL", "MSFT"}
     assert sorted((a["symbol"], a["kind"], a["quarantined"]) for a in run.anomalies) == [
-        ("AAPL", "non_positive", True), ("MSFT", "large_move", True)]
+        ("AAPL", "non_positive", True),
+        ("MSFT", "large_move", True),
+    ]
     run.refresh_from_db()
     assert len(run.anomalies) == 2
     assert set(PriceAnomaly.objects.filter(refresh_id=run.refresh_id).values_list("symbol", flat=True)) == {
-        "AAPL", "MSFT"}
+        "AAPL",
+        "MSFT",
+    }
     [announced] = [payload for kind, payload in events if kind == DATA_ANOMALY]
     assert (announced["refresh_id"], announced["count"], announced["quarantined"]) == (run.refresh_id, 2, 2)
 
@@ -248,7 +261,8 @@ def test_smart_mode_asks_only_when_a_new_price_can_exist(twelvedata, clock):
 
 
 def test_full_mode_fetches_history_in_ranges_of_at_most_5000_bars_and_the_benchmark_with_dividends(
-        twelvedata, settings):
+    twelvedata, settings
+):
     settings.MARKET_DATA_CREDITS_PER_MINUTE = 0
     settings.REFRESH_HISTORY_YEARS = 30
 
@@ -256,18 +270,21 @@ def test_full_mode_fetches_history_in_ranges_of_at_most_5000_bars_and_the_benchm
 
     assert run.status == RunStatus.SUCCESS, run.errors
     series = [call for call in twelvedata.calls if call.path == "/time_series"]
-    spans = {}
+    spans: dict[str, list[tuple[date, date]]] = {}
     for call in series:
         start, end = date.fromisoformat(call.params["start_date"]), date.fromisoformat(call.params["end_date"])
-        assert (end - start).days + 1 <= 5000 and call.params["outputsize"] == "5000"
+        assert (end - start).days + 1 <= 5000
+        assert call.params["outputsize"] == "5000"
         assert call.params["adjust"] == "all"  # total returns for holdings and benchmark alike
         for symbol in call.symbols:
             spans.setdefault(symbol, []).append((start, end))
-    for symbol, ranges in spans.items():
+    for ranges in spans.values():
         ranges.sort()
-        assert ranges[0][0] == date(1995, 6, 18) and ranges[-1][1] == date(2025, 6, 18)
-        assert all(b[0] - a[1] == timedelta(days=1) for a, b in zip(ranges, ranges[1:]))
-    assert sorted(spans) == SYMBOLS and len(spans["SPY"]) == 3
+        assert ranges[0][0] == date(1995, 6, 18)
+        assert ranges[-1][1] == date(2025, 6, 18)
+        assert all(b[0] - a[1] == timedelta(days=1) for a, b in pairwise(ranges))
+    assert sorted(spans) == SYMBOLS
+    assert len(spans["SPY"]) == 3
 
 
 def test_provider_use_is_counted_per_run_and_per_day(twelvedata):
@@ -277,5 +294,6 @@ def test_provider_use_is_counted_per_run_and_per_day(twelvedata):
     assert (first.provider_calls, first.credits_used) == (3, 8)
     assert (second.provider_calls, second.credits_used) == (1, 2)
     assert provider_usage_per_day(start=NOW.date(), end=NOW.date()) == [
-        {"day": NOW.date(), "provider": "twelvedata", "calls": 4, "credits": 10}]
+        {"day": NOW.date(), "provider": "twelvedata", "calls": 4, "credits": 10}
+    ]
     assert Decimal(Quote.objects.get(asset__symbol="AAPL").price) == Decimal("101")

@@ -1,6 +1,8 @@
 """What a run asks the provider for: history ranges, the calendar's last session, priority order."""
+
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,16 +18,20 @@ from refresh.steps.plan import build_plan, by_priority, date_ranges
 NOW = datetime(2025, 6, 20, 15, 0, tzinfo=UTC)
 
 
-@given(start=st.dates(min_value=date(1970, 1, 1), max_value=date(2030, 1, 1)),
-       length=st.integers(min_value=0, max_value=40000), days=st.integers(min_value=1, max_value=6000))
+@given(
+    start=st.dates(min_value=date(1970, 1, 1), max_value=date(2030, 1, 1)),
+    length=st.integers(min_value=0, max_value=40000),
+    days=st.integers(min_value=1, max_value=6000),
+)
 def test_date_ranges_are_contiguous_and_never_longer_than_asked(start, length, days):
     end = start + timedelta(days=length)
 
     ranges = date_ranges(start=start, end=end, days=days)
 
-    assert ranges[0][0] == start and ranges[-1][1] == end
+    assert ranges[0][0] == start
+    assert ranges[-1][1] == end
     assert all((stop - first).days + 1 <= days for first, stop in ranges)
-    assert all(b[0] - a[1] == timedelta(days=1) for a, b in zip(ranges, ranges[1:]))
+    assert all(b[0] - a[1] == timedelta(days=1) for a, b in pairwise(ranges))
     assert len(ranges) == -(-(length + 1) // days)
 
 
@@ -61,7 +67,8 @@ def test_symbols_go_benchmark_first_then_by_value_held(stored):
     portfolio = Portfolio.objects.create(owner=owner, name="p")
     Holding.objects.create(portfolio=portfolio, asset=Asset.objects.get(symbol="MSFT"), quantity=5, cost_basis=1)
     Holding.objects.create(portfolio=portfolio, asset=Asset.objects.get(symbol="NEW"), quantity=1, cost_basis=1)
-    Quote.objects.create(asset=Asset.objects.get(symbol="NEW"), price=Decimal("50"), as_of=NOW, fetched_at=NOW,
-                         source="test")
+    Quote.objects.create(
+        asset=Asset.objects.get(symbol="NEW"), price=Decimal("50"), as_of=NOW, fetched_at=NOW, source="test"
+    )
 
     assert by_priority(["AAPL", "MSFT", "NEW", "SPY", "AAPL"]) == ["SPY", "NEW", "MSFT", "AAPL"]

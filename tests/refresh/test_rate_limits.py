@@ -3,6 +3,7 @@
 These run on whichever "ratelimit" cache the configuration has (the database or Redis); racing
 requests and separate processes are in test_rate_limits_shared.py.
 """
+
 from http import HTTPStatus
 
 import pytest
@@ -17,14 +18,22 @@ from refresh.services.rate_limits import RateLimitExceeded
 from refresh.services.requests import request_refresh
 
 BASE = "/api/v1/manual/refresh"
+
+
 @pytest.fixture
 def users(db):
     def make(username, *groups, **fields):
         user = get_user_model().objects.create_user(username=username, **fields)
         user.groups.add(*Group.objects.filter(name__in=groups))
         return user
-    return {"admin": make("root", is_superuser=True), "support": make("helpdesk", "support"),
-            "system": make("robot", "system"), "user": make("alice"), "bob": make("bob")}
+
+    return {
+        "admin": make("root", is_superuser=True),
+        "support": make("helpdesk", "support"),
+        "system": make("robot", "system"),
+        "user": make("alice"),
+        "bob": make("bob"),
+    }
 
 
 def post(user, path, body=None):
@@ -47,7 +56,8 @@ def assert_refused(response, code):
     assert response.json()["status"] == "error"
     assert error["code"] == code
     assert error["message"]
-    assert isinstance(error["retry_after"], int) and error["retry_after"] >= 1
+    assert isinstance(error["retry_after"], int)
+    assert error["retry_after"] >= 1
     assert response["Retry-After"] == str(error["retry_after"])
     return error["retry_after"]
 
@@ -57,6 +67,7 @@ def accepted(response):
 
 
 # --- cooldown ---------------------------------------------------------------------------------------------------
+
 
 def test_an_identical_request_for_an_active_run_joins_it_and_spends_nothing(users, clock, settings):
     settings.REFRESH_RATE_LIMITS = {**settings.REFRESH_RATE_LIMITS, "user": "1/h"}
@@ -105,6 +116,7 @@ def test_cooldown_is_per_kind_and_target(users, clock):
 
 # --- burst ------------------------------------------------------------------------------------------------------
 
+
 def test_burst_allows_five_requests_per_ten_seconds_across_endpoints(users, clock):
     admin, alice, bob = users["admin"], users["user"], users["bob"]
     for path in ("all", "prices", "strategy", "benchmark", f"portfolio/{alice.pk}"):
@@ -142,6 +154,7 @@ def test_a_burst_refusal_does_not_claim_the_cooldown(users, clock, settings):
 
 # --- hourly quota -----------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def hourly_only(settings):
     """Only the hourly quota: the same request may be repeated at once."""
@@ -171,7 +184,8 @@ def test_a_refused_request_counts_nothing_against_the_hourly_quota(users, clock,
     hourly_only.REFRESH_RATE_LIMITS = {**hourly_only.REFRESH_RATE_LIMITS, "user": "2/h"}
     alice = users["user"]
     own = f"portfolio/{alice.pk}"
-    assert accepted(post(alice, own)) and accepted(post(alice, own))
+    assert accepted(post(alice, own))
+    assert accepted(post(alice, own))
     for _ in range(3):
         assert_refused(post(alice, own), "rate_limited")
     usage = get_usage(None, group="refresh.hourly", key=lambda _group, _request: str(alice.pk), rate="2/h")
@@ -224,7 +238,11 @@ def test_passing_80_percent_of_the_hourly_limit_emits_one_warning(users, clock, 
         post(alice, own)  # the 9th of 10 passes 80%
         assert len(warnings) == 1
         assert {k: warnings[0][k] for k in ("user_id", "role", "used", "limit")} == {
-            "user_id": alice.pk, "role": "user", "used": 9, "limit": 10}
+            "user_id": alice.pk,
+            "role": "user",
+            "used": 9,
+            "limit": 10,
+        }
         assert 1 <= warnings[0]["resets_in"] <= 3600
         post(alice, own)
         assert_refused(post(alice, own), "rate_limited")
@@ -235,9 +253,10 @@ def test_passing_80_percent_of_the_hourly_limit_emits_one_warning(users, clock, 
 
 # --- which requests are limited ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("source", [RunSource.COMMAND, RunSource.SCHEDULE, RunSource.WEBHOOK])
 def test_system_sources_are_not_rate_limited(users, clock, settings, source):
-    settings.REFRESH_RATE_LIMITS = {key: "1/h" for key in settings.REFRESH_RATE_LIMITS}
+    settings.REFRESH_RATE_LIMITS = dict.fromkeys(settings.REFRESH_RATE_LIMITS, "1/h")
     settings.REFRESH_BURST_RATE = "1/10s"
     for requester in (None, users["admin"]):
         for _ in range(3):
@@ -248,7 +267,7 @@ def test_system_sources_are_not_rate_limited(users, clock, settings, source):
 
 def test_admin_buttons_are_rate_limited_like_the_api(users, clock):
     admin = users["admin"]
-    run, created = request_refresh(kind="strategy", requested_by=admin, source=RunSource.ADMIN, enqueue=False)
+    _run, created = request_refresh(kind="strategy", requested_by=admin, source=RunSource.ADMIN, enqueue=False)
     assert created
     RefreshRun.objects.update(status=RunStatus.SUCCESS)
     with pytest.raises(RateLimitExceeded) as refused:

@@ -1,7 +1,9 @@
 """Schedules as django-q2 fires them: stored kwargs it can read back, local times, failures reported."""
+
 import ast
 import logging
 from datetime import UTC, datetime, timedelta
+from multiprocessing import Queue, Value
 
 import pytest
 import time_machine
@@ -9,8 +11,6 @@ from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
-from multiprocessing import Queue, Value
-
 from django_q.brokers import Broker, get_broker
 from django_q.models import Failure, Schedule, Success
 from django_q.monitor import monitor
@@ -47,7 +47,8 @@ def fire_through_a_worker(broker=None):
     sync mode, which re-raises a task's error instead of recording the failure)."""
     broker = broker or HeldBroker()
     scheduler(broker=broker)
-    tasks, results = Queue(), Queue()
+    tasks: Queue[object] = Queue()
+    results: Queue[object] = Queue()
     for package in broker.packages:
         tasks.put(SignedPackage.loads(package))
     tasks.put("STOP")
@@ -67,7 +68,8 @@ def test_a_due_routine_schedule_runs_its_refresh(demo):
     fire_due_schedules()
     run = RefreshRun.objects.get(source=RunSource.SCHEDULE)
     assert (run.kind, run.mode) == ("benchmark", "incremental")
-    assert run.is_finished and run.status == "success"
+    assert run.is_finished
+    assert run.status == "success"
     assert not Failure.objects.exists()
     assert Success.objects.filter(group=BENCHMARK).count() == 1
 
@@ -95,9 +97,11 @@ def test_daily_schedules_are_due_at_their_local_time(db, settings):
 def test_local_times_hold_across_daylight_saving():
     # US daylight saving ends on 1 November 2026: 02:00 local is 06:00 UTC before, 07:00 after.
     assert next_local_time("02:00", after=datetime(2026, 10, 30, 7, 0, tzinfo=UTC)) == datetime(
-        2026, 10, 31, 6, 0, tzinfo=UTC)
+        2026, 10, 31, 6, 0, tzinfo=UTC
+    )
     assert next_local_time("02:00", after=datetime(2026, 10, 31, 7, 0, tzinfo=UTC)) == datetime(
-        2026, 11, 1, 7, 0, tzinfo=UTC)
+        2026, 11, 1, 7, 0, tzinfo=UTC
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -118,23 +122,31 @@ def test_a_fired_daily_schedule_is_put_back_on_its_local_time(demo):
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_schedule_is_reported_where_operators_look(demo, admin, caplog):
     install_schedules()
-    subscription = Subscription.objects.create(name="ops", channel=Channel.EMAIL, emails="ops@example.com",
-                                               event_types=["schedule.failed"])
-    Schedule.objects.create(name="deliberately failing", func="math.sqrt", args="-1",
-                            kwargs=repr({"q_options": {"sync": False}}),  # recorded as a cluster would
-                            schedule_type=Schedule.ONCE, next_run=timezone.now() - timedelta(seconds=1))
+    subscription = Subscription.objects.create(
+        name="ops", channel=Channel.EMAIL, emails="ops@example.com", event_types=["schedule.failed"]
+    )
+    Schedule.objects.create(
+        name="deliberately failing",
+        func="math.sqrt",
+        args="-1",
+        kwargs=repr({"q_options": {"sync": False}}),  # recorded as a cluster would
+        schedule_type=Schedule.ONCE,
+        next_run=timezone.now() - timedelta(seconds=1),
+    )
     with caplog.at_level(logging.ERROR, logger="refresh.scheduled"):
         fire_through_a_worker()
     assert Failure.objects.get().group == "deliberately failing"
 
     record = next(r for r in caplog.records if getattr(r, "event", None) == "schedule.failed")
     assert record.levelno == logging.ERROR
-    assert record.schedule == "deliberately failing" and "math domain error" in record.error
+    assert record.schedule == "deliberately failing"
+    assert "math domain error" in record.error
 
     delivery = NotificationDelivery.objects.get(subscription=subscription)
     assert (delivery.event_type, delivery.status) == ("schedule.failed", DeliveryStatus.DELIVERED)
     assert delivery.payload["schedule"] == "deliberately failing"
-    assert len(mail.outbox) == 1 and "schedule.failed" in mail.outbox[0].subject
+    assert len(mail.outbox) == 1
+    assert "schedule.failed" in mail.outbox[0].subject
 
     browser = Client()
     browser.force_login(admin)

@@ -1,5 +1,6 @@
 """Schedules: installation, skipping after manual runs, manual takeover of queued schedule runs."""
-from datetime import datetime, timedelta, timezone as dt_timezone
+
+from datetime import UTC, datetime, timedelta
 
 import time_machine
 from django.utils import timezone
@@ -39,17 +40,18 @@ def test_scheduled_run_goes_ahead_once_the_interval_has_passed(demo, admin):
 
 
 def test_trading_hours_schedule_waits_for_the_market(demo):
-    with time_machine.travel(datetime(2026, 11, 28, 15, 0, tzinfo=dt_timezone.utc), tick=False):  # Saturday
+    with time_machine.travel(datetime(2026, 11, 28, 15, 0, tzinfo=UTC), tick=False):  # Saturday
         assert trigger_scheduled_refresh(kind="prices", mode="incremental", trading_hours_only=True) is None
-    with time_machine.travel(datetime(2026, 11, 30, 15, 0, tzinfo=dt_timezone.utc), tick=False):  # Mon 10:00 NY
+    with time_machine.travel(datetime(2026, 11, 30, 15, 0, tzinfo=UTC), tick=False):  # Mon 10:00 NY
         assert trigger_scheduled_refresh(kind="prices", mode="incremental", trading_hours_only=True) is not None
 
 
 def test_a_manual_request_takes_over_a_queued_scheduled_run(demo, admin):
     scheduled = trigger_scheduled_refresh(kind="benchmark", mode="incremental")
     assert scheduled.priority == RunPriority.LOW
-    run, created = request_refresh(kind="benchmark", requested_by=admin, source=RunSource.COMMAND,
-                                   priority="high", enqueue=False)
+    run, created = request_refresh(
+        kind="benchmark", requested_by=admin, source=RunSource.COMMAND, priority="high", enqueue=False
+    )
     assert (run.pk, created) == (scheduled.pk, False)
     assert (run.source, run.priority, run.requested_by) == (RunSource.COMMAND, RunPriority.HIGH, admin)
     assert run.steps.filter(name="Taken over").exists()
@@ -57,5 +59,9 @@ def test_a_manual_request_takes_over_a_queued_scheduled_run(demo, admin):
 
     run = execute_run_in_process(run=run)  # the request's checks come first, then the take-over, then the work
     assert [s.name for s in run.steps.order_by("position")][:4] == [
-        "Validating request", "Checking permissions", "Taken over", "Acquiring lock"]
+        "Validating request",
+        "Checking permissions",
+        "Taken over",
+        "Acquiring lock",
+    ]
     assert list(run.steps.order_by("position").values_list("position", flat=True)) == list(range(1, 10))

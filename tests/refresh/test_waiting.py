@@ -1,4 +1,5 @@
 """Waiting for a run inside a request is bounded per requester and per web process."""
+
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -36,7 +37,7 @@ def test_a_requester_past_its_concurrent_waits_is_answered_at_once(queued, setti
         time.sleep(0.3)
         status, took = timed_wait(queued, requester_id=1, seconds=2)
         assert (status, took < 0.5) == (RunStatus.QUEUED, True)
-        other_status, other_took = pool.submit(timed_wait, queued, requester_id=2, seconds=0.5).result()
+        _other_status, other_took = pool.submit(timed_wait, queued, requester_id=2, seconds=0.5).result()
         assert other_took >= 0.5  # another requester still waits
         assert all(f.result()[1] >= 2 for f in holding)
     # The slots were given back: the first requester may wait again.
@@ -60,8 +61,9 @@ def test_a_wait_never_outlasts_the_maximum(queued, settings):
 def test_a_wait_above_the_maximum_is_a_400_that_starts_nothing(admin_api, settings):
     from refresh.models import RefreshRun
 
-    response = admin_api.post("/api/v1/manual/refresh/prices/", {"wait": settings.REFRESH_MAX_WAIT_SECONDS + 1},
-                              format="json")
+    response = admin_api.post(
+        "/api/v1/manual/refresh/prices/", {"wait": settings.REFRESH_MAX_WAIT_SECONDS + 1}, format="json"
+    )
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["error"]["code"] == "invalid_request"
     assert "wait" in response.json()["error"]["message"]

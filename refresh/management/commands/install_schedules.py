@@ -1,4 +1,5 @@
 """manage.py install_schedules: create or update the routine refresh schedules."""
+
 from django.core.management.base import BaseCommand
 
 from refresh.services.schedules import install_schedules

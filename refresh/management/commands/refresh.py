@@ -2,23 +2,30 @@
 
 Exit codes: 0 success (or skipped), 1 failed, 2 partial, 3 timeout or cancelled, 64 bad arguments.
 """
+
 import argparse
 import json
+from typing import NoReturn
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 from tqdm import tqdm
 
-from refresh.api.serializers import run_status_data
+from refresh.api.serializers import RunStatusSerializer
 from refresh.errors import RefreshError
 from refresh.models import RefreshKind, RefreshMode, RunPriority, RunSource, RunStatus
 from refresh.selectors import wait_for_run
 from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
 
-EXIT_CODES = {RunStatus.SUCCESS: 0, RunStatus.FAILED: 1, RunStatus.PARTIAL: 2,
-              RunStatus.TIMEOUT: 3, RunStatus.CANCELLED: 3}
+EXIT_CODES: dict[str, int] = {
+    RunStatus.SUCCESS: 0,
+    RunStatus.FAILED: 1,
+    RunStatus.PARTIAL: 2,
+    RunStatus.TIMEOUT: 3,
+    RunStatus.CANCELLED: 3,
+}
 USAGE_ERROR = 64
 EPILOG = """output:
   a progress bar of the run's steps on stderr (none with --json);
@@ -40,9 +47,8 @@ class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
 class ProgressBar:
     """A tqdm bar on stderr that follows a run's progress and current step."""
 
-    def __init__(self, enabled: bool):
-        self.bar = tqdm(total=100, unit="%", disable=not enabled, leave=False,
-                        bar_format="{desc:<28} {bar} {n_fmt}%")
+    def __init__(self, *, enabled: bool) -> None:
+        self.bar = tqdm(total=100, unit="%", disable=not enabled, leave=False, bar_format="{desc:<28} {bar} {n_fmt}%")
 
     def __call__(self, run):
         self.bar.set_description_str(run.current_step[:28], refresh=False)
@@ -57,15 +63,14 @@ class Command(BaseCommand):
     help = "Start a refresh run (in this process by default, or on the workers with --queue)."
 
     def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, epilog=EPILOG, formatter_class=_HelpFormatter,
-                                       **kwargs)
+        parser = super().create_parser(prog_name, subcommand, epilog=EPILOG, formatter_class=_HelpFormatter, **kwargs)
         argparse_exit = parser.exit
 
-        def exit_with_usage_code(status=0, message=None):
+        def exit_with_usage_code(status: int = 0, message: str | None = None) -> NoReturn:
             # argparse exits 2 on bad arguments, which here means "partial": use 64 (EX_USAGE).
             argparse_exit(USAGE_ERROR if status else 0, message)
 
-        parser.exit = exit_with_usage_code
+        parser.exit = exit_with_usage_code  # type: ignore[method-assign]  # argparse has no hook for this status
         return parser
 
     def add_arguments(self, parser):
@@ -90,9 +95,15 @@ class Command(BaseCommand):
         symbols = [s for s in (options["symbols"] or "").split(",") if s.strip()]
         try:
             run, _ = request_refresh(
-                kind=kind, requested_by=user, source=RunSource.COMMAND, mode=options["mode"],
-                priority=options["priority"], target_user_id=options["portfolio"], symbols=symbols,
-                apply_rebalancing=options["apply_rebalancing"], enqueue=options["queue"],
+                kind=kind,
+                requested_by=user,
+                source=RunSource.COMMAND,
+                mode=options["mode"],
+                priority=options["priority"],
+                target_user_id=options["portfolio"],
+                symbols=symbols,
+                apply_rebalancing=options["apply_rebalancing"],
+                enqueue=options["queue"],
             )
         except (RefreshError, PermissionDenied) as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR) from exc
@@ -106,7 +117,7 @@ class Command(BaseCommand):
                 bar(run)  # the final state: the workers report it to no listener
             finally:
                 bar.close()
-        self.stdout.write(json.dumps(run_status_data(run), indent=None if options["json"] else 2))
+        self.stdout.write(json.dumps(RunStatusSerializer(run).data, indent=None if options["json"] else 2))
         code = EXIT_CODES.get(run.status, 0)
         if code:
             raise SystemExit(code)

@@ -1,4 +1,5 @@
 """manage.py seed_demo: a realistic demo (or a large data set for benchmarks)."""
+
 from django.core.management.base import BaseCommand
 
 from refresh.services.demo import DEMO_ASSETS, DEMO_USERS, seed_demo
@@ -14,8 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
 
     def handle(self, *args, **options):
-        result = seed_demo(users=options["users"], assets=options["assets"], years=options["years"],
-                           seed=options["seed"])
+        result = seed_demo(
+            users=options["users"], assets=options["assets"], years=options["years"], seed=options["seed"]
+        )
         self.stdout.write(
             f"Demo ready: {result['users']} users, {result['assets']} assets, "
             f"{result['portfolios_created']} new portfolios, {result['bars']} price bars.\n"

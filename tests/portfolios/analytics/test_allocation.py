@@ -1,4 +1,5 @@
 """Tilting, renormalising, valuing and rebalance trades against values worked out by hand."""
+
 import numpy as np
 import pytest
 
@@ -37,8 +38,9 @@ def test_rebalance_quantities_for_drifted_assets():
 
 def test_no_trades_within_threshold_or_without_price():
     quantities = np.array([[10.0, 5.0], [0.0, 0.0]])
-    trades = rebalance_trades(quantities, np.array([50.0, np.nan]), np.array([[0.9, 0.1], [0.5, 0.5]]),
-                              np.array([0.05, 0.05]))
+    trades = rebalance_trades(
+        quantities, np.array([50.0, np.nan]), np.array([[0.9, 0.1], [0.5, 0.5]]), np.array([0.05, 0.05])
+    )
 
     # Only A is priced, so it is the whole portfolio: weight 1 vs 0.9 drifts, B has no price.
     assert list(trades["trade"][0]) == [True, False]

@@ -1,4 +1,5 @@
 """Benchmark-relative figures against values worked out by hand, on shared days and with minimums."""
+
 import math
 
 import numpy as np
@@ -36,15 +37,19 @@ def test_beta_correlation_tracking_error_and_information_ratio_by_hand():
     cov = 5 * (0.0125 * 0.005 + 0.0175 * 0.025 + 0.0225 * 0.015 - 0.0175 * 0.005) / 19
     var_b = 5 * (0.005**2 + 0.025**2 + 0.015**2 + 0.005**2) / 19
     var_p = 5 * (0.0125**2 + 0.0175**2 + 0.0225**2 + 0.0175**2) / 19
-    assert columns["beta"][0] == pytest.approx(cov / var_b) and columns["beta"][0] == pytest.approx(0.833333, abs=1e-6)
+    assert columns["beta"][0] == pytest.approx(cov / var_b)
+    assert columns["beta"][0] == pytest.approx(0.833333, abs=1e-6)
     assert columns["correlation"][0] == pytest.approx(cov / math.sqrt(var_p * var_b))
     # Differences 0.01, 0.01, 0.01, -0.02: mean 0.0025, squared deviations 0.000675 per four.
     tracking = math.sqrt(5 * 0.000675 / 19) * math.sqrt(252)
     assert columns["tracking_error"][0] == pytest.approx(tracking)
     assert columns["information_ratio"][0] == pytest.approx(0.0025 * 252 / tracking)
-    assert columns["observations"][0] == 20 and columns["periods_per_year"][0] == 252
-    assert columns["window_start"][0] == DATES[0] and columns["window_end"][0] == DATES[-1]
-    assert math.isnan(columns["alpha"][0]) and reasons[0]["alpha"] == nulls.LESS_THAN_A_YEAR
+    assert columns["observations"][0] == 20
+    assert columns["periods_per_year"][0] == 252
+    assert columns["window_start"][0] == DATES[0]
+    assert columns["window_end"][0] == DATES[-1]
+    assert math.isnan(columns["alpha"][0])
+    assert reasons[0]["alpha"] == nulls.LESS_THAN_A_YEAR
 
 
 def test_benchmark_and_excess_returns_over_the_portfolios_own_periods():
@@ -52,7 +57,8 @@ def test_benchmark_and_excess_returns_over_the_portfolios_own_periods():
 
     assert columns["benchmark_return_1d"][0] == pytest.approx(0.01)
     assert columns["as_of"][0] == DATES[-1]
-    assert math.isnan(columns["excess_return_1y"][0]) and reasons[0]["excess_return_1y"] == nulls.NO_HISTORY
+    assert math.isnan(columns["excess_return_1y"][0])
+    assert reasons[0]["excess_return_1y"] == nulls.NO_HISTORY
     assert reasons[0]["benchmark_return_ytd"] == nulls.NO_HISTORY  # history starts in 2025
 
 
@@ -65,7 +71,8 @@ def test_alpha_over_a_year_by_hand():
 
     # The window starts at the last day on or before twelve months before the last one.
     start = np.searchsorted(days, np.datetime64("2024-02-23"), side="right") - 1
-    assert days[-1] == np.datetime64("2025-02-24") and columns["window_start"][0] == days[start]
+    assert days[-1] == np.datetime64("2025-02-24")
+    assert columns["window_start"][0] == days[start]
     rp, rb = own_returns[start:], bench_returns[start:]
     beta = np.cov(rp, rb, ddof=1)[0, 1] / rb.var(ddof=1)
     daily = (rp.mean() - 0.0001) - beta * (rb.mean() - 0.0001)  # 0.0252 / 252 a day
@@ -108,19 +115,21 @@ def test_a_flat_benchmark_has_no_beta_and_a_flat_portfolio_no_correlation():
     flat_bench, bench_reasons = compare(PORTFOLIO, np.full(21, 200.0))
     flat_own, own_reasons = compare(np.full(21, 50.0))
 
-    assert math.isnan(flat_bench["beta"][0]) and bench_reasons[0]["beta"] == nulls.FLAT_BENCHMARK
+    assert math.isnan(flat_bench["beta"][0])
+    assert bench_reasons[0]["beta"] == nulls.FLAT_BENCHMARK
     assert bench_reasons[0]["correlation"] == nulls.FLAT_BENCHMARK
     assert flat_own["beta"][0] == pytest.approx(0.0, abs=1e-12)
     assert own_reasons[0]["correlation"] == nulls.FLAT_PORTFOLIO
 
 
 def test_too_few_shared_returns_and_a_shorter_portfolio_history():
-    short, reasons = compare(PORTFOLIO[:10], BENCH[:10], DATES[:10])
+    _short, reasons = compare(PORTFOLIO[:10], BENCH[:10], DATES[:10])
     late = np.concatenate([[np.nan] * 5, PORTFOLIO[5:]])
     late_figures, late_reasons = compare(late)
 
     assert reasons[0]["beta"] == reasons[0]["tracking_error"] == nulls.TOO_FEW_SHARED
-    assert late_figures["window_start"][0] == DATES[5] and late_figures["observations"][0] == 15
+    assert late_figures["window_start"][0] == DATES[5]
+    assert late_figures["observations"][0] == 15
     assert late_reasons[0]["correlation"] == nulls.TOO_FEW_SHARED
 
 

@@ -1,4 +1,5 @@
 """Performance figures against values worked out by hand: windows, calendars, minimums and nulls."""
+
 import math
 
 import numpy as np
@@ -39,7 +40,8 @@ def test_one_day_and_year_to_date_returns_with_their_starts():
     assert columns["return_ytd"][0] == pytest.approx(111.078 / 110 - 1)  # from the last close of 2024
     assert columns["start_return_ytd"][0] == np.datetime64("2024-12-31")
     assert columns["start_return_1d"][0] == np.datetime64("2025-01-03")
-    assert math.isnan(columns["return_1m"][0]) and math.isnan(columns["return_1y"][0])
+    assert math.isnan(columns["return_1m"][0])
+    assert math.isnan(columns["return_1y"][0])
     assert reasons[0]["return_1m"] == reasons[0]["return_1y"] == nulls.NO_HISTORY
 
 
@@ -74,7 +76,8 @@ def test_twenty_returns_by_hand():
     assert columns["cumulative_return"][0] == pytest.approx(values[-1] / 100 - 1)
     # The worst fall is the first one, 110 -> 100.1; 100.1 * 1.10 = 110.11 is back above the peak.
     assert columns["max_drawdown"][0] == pytest.approx(-0.09)
-    assert columns["max_drawdown_peak"][0] == dates[1] and columns["max_drawdown_trough"][0] == dates[2]
+    assert columns["max_drawdown_peak"][0] == dates[1]
+    assert columns["max_drawdown_trough"][0] == dates[2]
     assert columns["max_drawdown_recovery"][0] == dates[3]
 
 
@@ -82,12 +85,14 @@ def test_nineteen_returns_are_one_too_few():
     columns, reasons = figures_of(alternating(19), weekdays("2025-01-02", 20))
 
     assert columns["observations"][0] == 19
-    assert math.isnan(columns["volatility"][0]) and reasons[0]["volatility"] == nulls.TOO_FEW_RETURNS
+    assert math.isnan(columns["volatility"][0])
+    assert reasons[0]["volatility"] == nulls.TOO_FEW_RETURNS
 
 
 def test_month_year_and_ytd_starts_use_the_last_observation_on_or_before():
-    dates = np.array(["2023-03-15", "2023-12-29", "2024-02-28", "2024-02-29", "2024-03-28", "2024-03-29"],
-                     dtype="datetime64[D]")
+    dates = np.array(
+        ["2023-03-15", "2023-12-29", "2024-02-28", "2024-02-29", "2024-03-28", "2024-03-29"], dtype="datetime64[D]"
+    )
     values = np.array([[100.0, 125.0, 118.0, 120.0, 128.0, 130.0]])
 
     columns, _ = figures_of(values, dates)
@@ -104,8 +109,9 @@ def test_month_year_and_ytd_starts_use_the_last_observation_on_or_before():
 def test_months_before_clips_to_month_end():
     days = np.array(["2024-03-31", "2024-02-29", "2025-01-15"], dtype="datetime64[D]")
 
-    assert list(months_before(days, 1)) == list(np.array(["2024-02-29", "2024-01-29", "2024-12-15"],
-                                                         dtype="datetime64[D]"))
+    assert list(months_before(days, 1)) == list(
+        np.array(["2024-02-29", "2024-01-29", "2024-12-15"], dtype="datetime64[D]")
+    )
     assert months_before(days, 12)[1] == np.datetime64("2023-02-28")
 
 
@@ -121,14 +127,17 @@ def test_risk_figures_cover_the_last_twelve_months_and_annualise_over_them():
     start = np.searchsorted(dates, months_before(dates[-1:], 12)[0], side="right") - 1
     window = values[0, start:]
     returns = window[1:] / window[:-1] - 1
-    assert columns["window_start"][0] == dates[start] and columns["window_end"][0] == dates[-1]
-    assert columns["observations"][0] == len(returns) and columns["periods_per_year"][0] == 252
+    assert columns["window_start"][0] == dates[start]
+    assert columns["window_end"][0] == dates[-1]
+    assert columns["observations"][0] == len(returns)
+    assert columns["periods_per_year"][0] == 252
     assert columns["volatility"][0] == pytest.approx(returns.std(ddof=1) * math.sqrt(252))
     assert columns["return_1y"][0] == pytest.approx(window[-1] / window[0] - 1)
     assert columns["annualised_return"][0] == pytest.approx((window[-1] / window[0]) ** (252 / len(returns)) - 1)
     assert columns["max_drawdown"][0] == pytest.approx((window / np.maximum.accumulate(window) - 1).min())
     assert columns["calmar"][0] == pytest.approx(columns["annualised_return"][0] / -columns["max_drawdown"][0])
-    assert "annualised_return" not in reasons[0] and "calmar" not in reasons[0]
+    assert "annualised_return" not in reasons[0]
+    assert "calmar" not in reasons[0]
 
 
 def test_days_off_the_calendar_are_skipped_not_counted_as_flat():
@@ -144,10 +153,19 @@ def test_days_off_the_calendar_are_skipped_not_counted_as_flat():
     skipped, _ = figures_of(on_axis, days, calendar=weekday)
     alone, _ = figures_of(own, days[weekday])
 
-    for name in ("volatility", "sharpe", "sortino", "max_drawdown", "cumulative_return", "observations",
-                 "periods_per_year", "return_1d"):
+    for name in (
+        "volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "cumulative_return",
+        "observations",
+        "periods_per_year",
+        "return_1d",
+    ):
         assert skipped[name][0] == alone[name][0], name
-    assert skipped["periods_per_year"][0] == 252 and skipped["observations"][0] == weekday.sum() - 1
+    assert skipped["periods_per_year"][0] == 252
+    assert skipped["observations"][0] == weekday.sum() - 1
 
 
 def test_a_series_observed_at_weekends_annualises_over_365_days():
@@ -168,8 +186,10 @@ def test_constant_and_near_constant_values_have_no_ratios():
     columns, reasons = figures_of(values, dates, risk_free_rate=0.04)
 
     for row in range(2):
-        assert columns["volatility"][row] == 0.0 and columns["max_drawdown"][row] == 0.0
-        assert math.isnan(columns["sharpe"][row]) and reasons[row]["sharpe"] == nulls.ZERO_VOLATILITY
+        assert columns["volatility"][row] == 0.0
+        assert columns["max_drawdown"][row] == 0.0
+        assert math.isnan(columns["sharpe"][row])
+        assert reasons[row]["sharpe"] == nulls.ZERO_VOLATILITY
         assert math.isnan(columns["calmar"][row])
         assert np.isnat(columns["max_drawdown_peak"][row])
     # Against a positive risk-free rate every flat day is below target: Sortino is there, and negative.
@@ -185,26 +205,32 @@ def test_flat_values_at_a_zero_rate_have_no_downside_to_divide_by():
 
 def test_missing_history_and_missing_value():
     dates = weekdays("2025-01-02", 3)
-    values = np.array([
-        [np.nan, 50.0, 55.0],      # one held asset had no price on the first day
-        [0.0, 0.0, 0.0],           # nothing priced held
-    ])
+    values = np.array(
+        [
+            [np.nan, 50.0, 55.0],  # one held asset had no price on the first day
+            [0.0, 0.0, 0.0],  # nothing priced held
+        ]
+    )
 
     columns, reasons = figures_of(values, dates)
 
     assert columns["return_1d"][0] == pytest.approx(0.1)
-    assert columns["window_start"][0] == dates[1] and columns["observations"][0] == 1
+    assert columns["window_start"][0] == dates[1]
+    assert columns["observations"][0] == 1
     assert all(reason == nulls.NO_VALUE for reason in reasons[1].values())
-    assert set(reasons[1]) == {*performance_figures()} and np.isnat(columns["window_end"][1])
+    assert set(reasons[1]) == {*performance_figures()}
+    assert np.isnat(columns["window_end"][1])
 
 
 def test_single_day_has_no_returns():
     columns, reasons = figures_of([[100.0]], np.array(["2025-01-02"], dtype="datetime64[D]"))
 
     assert all(math.isnan(columns[name][0]) for name in performance_figures())
-    assert reasons[0]["return_1d"] == nulls.NO_HISTORY and reasons[0]["cumulative_return"] == nulls.NO_RETURNS
+    assert reasons[0]["return_1d"] == nulls.NO_HISTORY
+    assert reasons[0]["cumulative_return"] == nulls.NO_RETURNS
 
 
 def performance_figures():
     from portfolios.analytics.performance import FIGURES
+
     return FIGURES

@@ -6,6 +6,7 @@ next over our window (the last 12 months: from the last observation on or before
 before the last one), annualisation 252 on a weekday calendar and 365 when a weekend is
 observed, and the risk-free rate as a daily rate (annual / periods per year).
 """
+
 import calendar
 import math
 from datetime import date, timedelta
@@ -24,7 +25,10 @@ from portfolios.analytics.performance import performance
 
 RELATIVE = 1e-9
 ABSOLUTE = 1e-12  # figures at zero: a relative error means nothing there
-BOUNDED = settings(max_examples=60, deadline=timedelta(seconds=2), suppress_health_check=[HealthCheck.too_slow])
+# Derandomised so that CI sees the same 60 cases every run; derandomize=False explores afresh.
+BOUNDED = settings(
+    max_examples=60, deadline=timedelta(seconds=2), derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 daily_return = st.one_of(
     st.floats(-0.2, 0.2, allow_nan=False, allow_infinity=False),
@@ -38,8 +42,11 @@ def market(draw):
     days = draw(st.integers(22, 420))
     weekends = draw(st.booleans())
     first = date(2023, 1, 2) + timedelta(days=draw(st.integers(0, 300)))
-    dates = (np.datetime64(first) + np.arange(days) if weekends
-             else np.busday_offset(np.datetime64(first), np.arange(days), roll="forward"))
+    dates = (
+        np.datetime64(first) + np.arange(days)
+        if weekends
+        else np.busday_offset(np.datetime64(first), np.arange(days), roll="forward")
+    )
     own = 100 * np.cumprod(1 + draw(arrays(np.float64, days, elements=daily_return)))
     bench = 50 * np.cumprod(1 + draw(arrays(np.float64, days, elements=daily_return)))
     observed = draw(arrays(bool, days, elements=st.sampled_from([True] * 6 + [False])))
@@ -80,11 +87,13 @@ def same(ours: float, theirs: float) -> bool:
 
 
 def check(name: str, ours: float, theirs: float, reason: str, *, allowed: dict[str, bool]) -> None:
-    """ours == theirs, or ours is null for a reason that holds here."""
+    """ours == theirs, or ours is null for a reason that holds here (an overflow is not calculable)."""
     if math.isnan(ours):
-        assert reason in allowed and allowed[reason], (name, reason, theirs)
+        overflow = reason == nulls.NOT_CALCULABLE and not np.isfinite(theirs)
+        assert overflow or allowed.get(reason), (name, reason, theirs)
     else:
-        assert np.isfinite(theirs) and same(ours, theirs), (name, ours, theirs)
+        assert np.isfinite(theirs), (name, ours, theirs)
+        assert same(ours, theirs), (name, ours, theirs)
 
 
 # The reference computations divide by zero on degenerate series (and say so); ours must not.
@@ -96,45 +105,90 @@ def test_performance_figures_match_empyrical(case):
     if observed.sum() < 2:
         return
     figures = performance(carried(own, observed)[None, :], observed[None, :], dates, risk_free_rate=rate)
-    got, why = {name: float(column[0]) for name, column in figures.columns.items() if column.dtype.kind == "f"}, \
-        {name: reasons[0] for name, reasons in figures.reasons.items()}
+    got, why = (
+        {name: float(column[0]) for name, column in figures.columns.items() if column.dtype.kind == "f"},
+        {name: reasons[0] for name, reasons in figures.reasons.items()},
+    )
     days, full_year = window(dates, observed)
     returns = step_returns(own, days)
     periods = per_year(dates[days])
     target = rate / periods
     few = len(returns) < nulls.MIN_RETURNS
-    assert figures.columns["observations"][0] == len(returns) and figures.columns["periods_per_year"][0] == periods
-    assert figures.columns["window_start"][0] == dates[days[0]] and figures.columns["window_end"][0] == dates[days[-1]]
+    assert figures.columns["observations"][0] == len(returns)
+    assert figures.columns["periods_per_year"][0] == periods
+    assert figures.columns["window_start"][0] == dates[days[0]]
+    assert figures.columns["window_end"][0] == dates[days[-1]]
 
     deviation = returns.std(ddof=1) if len(returns) > 1 else 0.0
     below = np.minimum(returns - target, 0.0)
     flat, no_downside = deviation < nulls.FLAT, math.sqrt((below**2).mean()) < nulls.FLAT if len(returns) else True
     drawdown = empyrical.max_drawdown(returns) if len(returns) else 0.0
-    allowed = {nulls.TOO_FEW_RETURNS: few, nulls.LESS_THAN_A_YEAR: not full_year, nulls.NO_RETURNS: not len(returns),
-               nulls.ZERO_VOLATILITY: flat, nulls.ZERO_DOWNSIDE: no_downside,
-               nulls.NO_DRAWDOWN: drawdown > -nulls.FLAT}
-    check("cumulative_return", got["cumulative_return"], empyrical.cum_returns_final(returns),
-          why["cumulative_return"], allowed=allowed)
-    check("annualised_return", got["annualised_return"], empyrical.annual_return(returns, annualization=periods),
-          why["annualised_return"], allowed=allowed)
+    allowed = {
+        nulls.TOO_FEW_RETURNS: few,
+        nulls.LESS_THAN_A_YEAR: not full_year,
+        nulls.NO_RETURNS: not len(returns),
+        nulls.ZERO_VOLATILITY: flat,
+        nulls.ZERO_DOWNSIDE: no_downside,
+        nulls.NO_DRAWDOWN: drawdown > -nulls.FLAT,
+    }
+    check(
+        "cumulative_return",
+        got["cumulative_return"],
+        empyrical.cum_returns_final(returns),
+        why["cumulative_return"],
+        allowed=allowed,
+    )
+    check(
+        "annualised_return",
+        got["annualised_return"],
+        empyrical.annual_return(returns, annualization=periods),
+        why["annualised_return"],
+        allowed=allowed,
+    )
     if full_year:
         check("return_1y", got["return_1y"], empyrical.cum_returns_final(returns), why["return_1y"], allowed=allowed)
     volatility = empyrical.annual_volatility(returns, annualization=periods)
     if got["volatility"] == 0.0:  # a flat series: zero, where empyrical keeps the rounding residue
-        assert flat and volatility < nulls.FLAT * math.sqrt(periods)
+        assert flat
+        assert volatility < nulls.FLAT * math.sqrt(periods)
     else:
         check("volatility", got["volatility"], volatility, why["volatility"], allowed=allowed)
-    check("downside_deviation", got["downside_deviation"],
-          empyrical.downside_risk(returns, required_return=target, annualization=periods),
-          why["downside_deviation"], allowed={**allowed, nulls.ZERO_DOWNSIDE: False})
-    check("sharpe", got["sharpe"], empyrical.sharpe_ratio(returns, risk_free=target, annualization=periods),
-          why["sharpe"], allowed=allowed)
-    check("sortino", got["sortino"], empyrical.sortino_ratio(returns, required_return=target, annualization=periods),
-          why["sortino"], allowed=allowed)
-    check("max_drawdown", got["max_drawdown"], 0.0 if drawdown > -nulls.FLAT else drawdown, why["max_drawdown"],
-          allowed=allowed)
-    check("calmar", got["calmar"], empyrical.calmar_ratio(returns, annualization=periods), why["calmar"],
-          allowed=allowed)
+    downside = empyrical.downside_risk(returns, required_return=target, annualization=periods)
+    if got["downside_deviation"] == 0.0:  # no day below the target: zero, where empyrical keeps the residue
+        assert no_downside
+        assert downside < nulls.FLAT * math.sqrt(periods)
+    else:
+        check(
+            "downside_deviation",
+            got["downside_deviation"],
+            downside,
+            why["downside_deviation"],
+            allowed={**allowed, nulls.ZERO_DOWNSIDE: False},
+        )
+    check(
+        "sharpe",
+        got["sharpe"],
+        empyrical.sharpe_ratio(returns, risk_free=target, annualization=periods),
+        why["sharpe"],
+        allowed=allowed,
+    )
+    check(
+        "sortino",
+        got["sortino"],
+        empyrical.sortino_ratio(returns, required_return=target, annualization=periods),
+        why["sortino"],
+        allowed=allowed,
+    )
+    check(
+        "max_drawdown",
+        got["max_drawdown"],
+        0.0 if drawdown > -nulls.FLAT else drawdown,
+        why["max_drawdown"],
+        allowed=allowed,
+    )
+    check(
+        "calmar", got["calmar"], empyrical.calmar_ratio(returns, annualization=periods), why["calmar"], allowed=allowed
+    )
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -144,8 +198,14 @@ def test_benchmark_figures_match_empyrical(case):
     dates, own, observed, bench, bench_traded, rate = case
     if observed.sum() < 2:
         return
-    figures = compare_to_benchmark(carried(own, observed)[None, :], observed[None, :], carried(bench, bench_traded),
-                                   bench_traded, dates, risk_free_rate=rate)
+    figures = compare_to_benchmark(
+        carried(own, observed)[None, :],
+        observed[None, :],
+        carried(bench, bench_traded),
+        bench_traded,
+        dates,
+        risk_free_rate=rate,
+    )
     got = {name: float(column[0]) for name, column in figures.columns.items() if column.dtype.kind == "f"}
     why = {name: reasons[0] for name, reasons in figures.reasons.items()}
     days, full_year = window(dates, observed)
@@ -159,16 +219,36 @@ def test_benchmark_figures_match_empyrical(case):
     flat_own = len(rp) < 2 or rp.std(ddof=1) < nulls.FLAT
     active = rp - rb
     no_spread = len(active) < 2 or active.std(ddof=1) < nulls.FLAT
-    allowed = {nulls.TOO_FEW_SHARED: few, nulls.LESS_THAN_A_YEAR: not full_year, nulls.FLAT_BENCHMARK: flat_bench,
-               nulls.FLAT_PORTFOLIO: flat_own, nulls.ZERO_TRACKING_ERROR: no_spread}
+    allowed = {
+        nulls.TOO_FEW_SHARED: few,
+        nulls.LESS_THAN_A_YEAR: not full_year,
+        nulls.FLAT_BENCHMARK: flat_bench,
+        nulls.FLAT_PORTFOLIO: flat_own,
+        nulls.ZERO_TRACKING_ERROR: no_spread,
+    }
     check("beta", got["beta"], empyrical.beta(rp, rb), why["beta"], allowed=allowed)
-    check("alpha", got["alpha"], empyrical.alpha(rp, rb, risk_free=target, annualization=periods), why["alpha"],
-          allowed=allowed)
+    check(
+        "alpha",
+        got["alpha"],
+        empyrical.alpha(rp, rb, risk_free=target, annualization=periods),
+        why["alpha"],
+        allowed=allowed,
+    )
     if got["tracking_error"] != 0.0:
-        check("tracking_error", got["tracking_error"], empyrical.annual_volatility(active, annualization=periods),
-              why["tracking_error"], allowed=allowed)
+        check(
+            "tracking_error",
+            got["tracking_error"],
+            empyrical.annual_volatility(active, annualization=periods),
+            why["tracking_error"],
+            allowed=allowed,
+        )
     # empyrical's excess Sharpe is the information ratio before annualisation: mean / std of active returns.
-    check("information_ratio", got["information_ratio"], empyrical.excess_sharpe(rp, rb) * math.sqrt(periods),
-          why["information_ratio"], allowed=allowed)
+    check(
+        "information_ratio",
+        got["information_ratio"],
+        empyrical.excess_sharpe(rp, rb) * math.sqrt(periods),
+        why["information_ratio"],
+        allowed=allowed,
+    )
     # Not in empyrical: correlation against pandas.
     check("correlation", got["correlation"], pd.Series(rp).corr(pd.Series(rb)), why["correlation"], allowed=allowed)

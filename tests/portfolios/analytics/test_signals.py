@@ -1,4 +1,5 @@
 """The trend-momentum rule against values worked out by hand."""
+
 import math
 
 import numpy as np
@@ -16,8 +17,8 @@ def test_buy_signal():
     figures = trend_momentum(np.array([closes(100, 110, 121)]))
 
     sma_200 = (199 * 110 + 121) / 200
-    trend = 121 / sma_200 - 1                   # 0.09945
-    momentum = 110 / 100 - 1                    # price 21 bars ago / price 252 bars ago - 1
+    trend = 121 / sma_200 - 1  # 0.09945
+    momentum = 110 / 100 - 1  # price 21 bars ago / price 252 bars ago - 1
     assert figures["trend"][0] == pytest.approx(trend)
     assert figures["momentum"][0] == pytest.approx(momentum)
     assert figures["strength"][0] == pytest.approx((trend / 0.10 + momentum / 0.20) / 2)
@@ -31,7 +32,7 @@ def test_buy_signal():
 def test_sell_signal():
     figures = trend_momentum(np.array([closes(100, 90, 85)]))
 
-    trend = 85 / ((199 * 90 + 85) / 200) - 1    # -0.05529
+    trend = 85 / ((199 * 90 + 85) / 200) - 1  # -0.05529
     assert figures["strength"][0] == pytest.approx((trend / 0.10 + -0.10 / 0.20) / 2)
     assert figures["action"][0] == "sell"
     assert signal_reason(trend=figures["trend"][0], momentum=figures["momentum"][0]) == (
@@ -40,10 +41,14 @@ def test_sell_signal():
 
 
 def test_scores_are_clipped_and_mild_moves_hold():
-    figures = trend_momentum(np.array([
-        closes(100, 150, 300),   # trend and momentum far above their scales
-        closes(100, 100, 101),   # trend ~1%, momentum 0
-    ]))
+    figures = trend_momentum(
+        np.array(
+            [
+                closes(100, 150, 300),  # trend and momentum far above their scales
+                closes(100, 100, 101),  # trend ~1%, momentum 0
+            ]
+        )
+    )
 
     assert figures["strength"][0] == 1.0
     assert figures["action"][0] == "buy"
@@ -60,7 +65,8 @@ def test_short_history_holds():
 
     assert list(figures["action"]) == ["hold", "hold"]
     assert list(figures["strength"]) == [0.0, 0.0]
-    assert math.isnan(figures["trend"][0]) and math.isnan(figures["momentum"][1])
+    assert math.isnan(figures["trend"][0])
+    assert math.isnan(figures["momentum"][1])
     assert signal_reason(trend=figures["trend"][0], momentum=figures["momentum"][0]) == "not enough history"
 
 

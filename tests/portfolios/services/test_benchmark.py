@@ -1,4 +1,5 @@
 """Recalculating and storing benchmark comparisons."""
+
 from datetime import date, timedelta
 
 import pytest
@@ -33,13 +34,15 @@ def test_comparison_stored(spy, make_asset, make_portfolio):
     assert recalculate_benchmark_comparisons() == 1
 
     comparison = BenchmarkComparison.objects.get(portfolio=portfolio)
-    assert comparison.benchmark_symbol == "SPY" and comparison.return_basis == "total"
+    assert comparison.benchmark_symbol == "SPY"
+    assert comparison.return_basis == "total"
     assert comparison.as_of == date(2025, 1, 6)
     assert comparison.benchmark_return_1d == pytest.approx(0.01)
     assert comparison.excess_return_ytd == pytest.approx((0.99 * 1.03 * 0.99 - 1) - (0.98 * 1.02 * 1.01 - 1))
     assert comparison.excess_return_1y is None
     # Four shared returns: no co-movement figure, and the reason why.
-    assert comparison.beta is None and comparison.tracking_error is None
+    assert comparison.beta is None
+    assert comparison.tracking_error is None
     assert comparison.null_reasons["beta"] == "fewer than 20 daily returns shared with the benchmark"
     assert (comparison.window_start, comparison.window_end, comparison.observations) == (DATES[0], DATES[-1], 4)
     assert comparison.asset_correlations == {"FUND": None}
@@ -47,25 +50,33 @@ def test_comparison_stored(spy, make_asset, make_portfolio):
 
 @pytest.mark.django_db
 def test_co_movement_over_enough_shared_days(make_asset, make_portfolio):
-    spy = make_asset("SPY", path(200, [0.01, -0.02, 0.02, 0.01] * 8)[:len(LONG)], dates=LONG)
-    fund = make_asset("FUND", path(100, [0.02, -0.01, 0.03, -0.01] * 8)[:len(LONG)], dates=LONG)
+    spy = make_asset("SPY", path(200, [0.01, -0.02, 0.02, 0.01] * 8)[: len(LONG)], dates=LONG)
+    fund = make_asset("FUND", path(100, [0.02, -0.01, 0.03, -0.01] * 8)[: len(LONG)], dates=LONG)
     portfolio = make_portfolio({fund: (3, 250), spy: (1, 200)})
 
     recalculate_benchmark_comparisons()
 
     comparison = BenchmarkComparison.objects.get(portfolio=portfolio)
     assert comparison.observations == len(LONG) - 1 >= 20
-    assert comparison.beta is not None and comparison.correlation is not None
-    assert comparison.tracking_error > 0 and comparison.information_ratio is not None
+    assert comparison.beta is not None
+    assert comparison.correlation is not None
+    assert comparison.tracking_error is not None
+    assert comparison.tracking_error > 0
+    assert comparison.information_ratio is not None
     no_history = "history does not reach back to the period's start"
-    assert comparison.alpha is None and comparison.null_reasons == {
-        "alpha": "less than a year of history", "benchmark_return_1y": no_history, "excess_return_1y": no_history}
-    assert set(comparison.asset_correlations) == {"FUND", "SPY"} and comparison.asset_correlations["SPY"] == 1.0
+    assert comparison.alpha is None
+    assert comparison.null_reasons == {
+        "alpha": "less than a year of history",
+        "benchmark_return_1y": no_history,
+        "excess_return_1y": no_history,
+    }
+    assert set(comparison.asset_correlations) == {"FUND", "SPY"}
+    assert comparison.asset_correlations["SPY"] == 1.0
 
 
 @pytest.mark.django_db
 def test_holding_the_benchmark_itself(make_asset, make_portfolio):
-    spy = make_asset("SPY", path(200, [0.01, -0.02, 0.02, 0.01] * 8)[:len(LONG)], dates=LONG)
+    spy = make_asset("SPY", path(200, [0.01, -0.02, 0.02, 0.01] * 8)[: len(LONG)], dates=LONG)
     portfolio = make_portfolio({spy: (1, 200)})
 
     recalculate_benchmark_comparisons(portfolio_ids=[portfolio.id])
@@ -73,7 +84,8 @@ def test_holding_the_benchmark_itself(make_asset, make_portfolio):
     comparison = BenchmarkComparison.objects.get(portfolio=portfolio)
     assert comparison.beta == pytest.approx(1.0)
     assert comparison.correlation == pytest.approx(1.0)
-    assert comparison.tracking_error == 0.0 and comparison.information_ratio is None
+    assert comparison.tracking_error == 0.0
+    assert comparison.information_ratio is None
     assert comparison.null_reasons["information_ratio"] == "tracking error is zero"
     assert comparison.excess_return_ytd == 0.0
     assert comparison.asset_correlations == {"SPY": pytest.approx(1.0)}
@@ -85,13 +97,17 @@ def test_only_requested_portfolios_and_progress(spy, make_portfolio, settings):
     portfolios = [make_portfolio({spy: (i + 1, 200)}, name=f"P{i}") for i in range(3)]
     progress = []
 
-    stored = recalculate_benchmark_comparisons(portfolio_ids=[portfolios[0].id, portfolios[2].id],
-                                               on_progress=lambda done, total: progress.append((done, total)))
+    stored = recalculate_benchmark_comparisons(
+        portfolio_ids=[portfolios[0].id, portfolios[2].id],
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
 
     assert stored == 2
     assert progress == [(1, 2), (2, 2)]
     assert set(BenchmarkComparison.objects.values_list("portfolio_id", flat=True)) == {
-        portfolios[0].id, portfolios[2].id}
+        portfolios[0].id,
+        portfolios[2].id,
+    }
 
 
 @pytest.mark.django_db

@@ -1,4 +1,5 @@
 """Recalculating and storing asset signals."""
+
 from datetime import date, timedelta
 
 import pytest

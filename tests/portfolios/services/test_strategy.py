@@ -1,4 +1,5 @@
 """Recalculating strategies: allocations, proposals and applying them."""
+
 from datetime import date
 from decimal import Decimal
 
@@ -11,8 +12,14 @@ from portfolios.services.strategy import recalculate_strategies
 
 
 def give_signal(asset, strength):
-    Signal.objects.create(asset=asset, as_of=date(2025, 3, 4), action="hold", strength=strength,
-                          reason="test", calculated_at=timezone.now())
+    Signal.objects.create(
+        asset=asset,
+        as_of=date(2025, 3, 4),
+        action="hold",
+        strength=strength,
+        reason="test",
+        calculated_at=timezone.now(),
+    )
 
 
 @pytest.fixture
@@ -22,8 +29,12 @@ def tilted(make_asset, make_portfolio):
     b = make_asset("BBB", [90, 100], start=date(2025, 3, 3))
     give_signal(a, 1.0)
     give_signal(b, -0.5)
-    portfolio = make_portfolio({a: (10, 400), b: (5, 400)}, targets={"AAA": 0.6, "BBB": 0.4},
-                               tilt=Decimal("0.5"), rebalance_threshold=Decimal("0.05"))
+    portfolio = make_portfolio(
+        {a: (10, 400), b: (5, 400)},
+        targets={"AAA": 0.6, "BBB": 0.4},
+        tilt=Decimal("0.5"),
+        rebalance_threshold=Decimal("0.05"),
+    )
     return portfolio, a, b
 
 
@@ -43,7 +54,8 @@ def test_allocations_and_proposals_without_applying(tilted):
     assert (buy.quantity, buy.price, buy.value) == (Decimal("5"), Decimal("50"), Decimal("250.00"))
     assert (sell.quantity, sell.value) == (Decimal("-2.5"), Decimal("-250.00"))
     assert {buy.status, sell.status} == {ProposalStatus.PROPOSED}
-    assert buy.refresh_id == "run-1" and buy.target_weight == pytest.approx(0.75)
+    assert buy.refresh_id == "run-1"
+    assert buy.target_weight == pytest.approx(0.75)
     assert sorted(Holding.objects.values_list("quantity", flat=True)) == [Decimal(5), Decimal(10)]
 
 
@@ -82,7 +94,8 @@ def test_untargeted_holdings_are_sold_and_missing_targets_bought(make_asset, mak
     counts = recalculate_strategies()
     applied = apply_rebalance(strategy=portfolio.strategy, refresh_id="manual")
 
-    assert counts["proposals"] == 2 and applied == 2
+    assert counts["proposals"] == 2
+    assert applied == 2
     assert not Holding.objects.filter(asset=old).exists()
     bought = Holding.objects.get(portfolio=portfolio, asset=a)
     assert (bought.quantity, bought.cost_basis) == (Decimal(20), Decimal("1000.00"))  # 1000 / 50
@@ -95,8 +108,9 @@ def test_within_threshold_no_proposals_and_only_requested(tilted, make_asset, ma
     balanced = make_portfolio({c: (1, 10)}, name="Balanced", targets={"CCC": 1.0})
     progress = []
 
-    counts = recalculate_strategies(portfolio_ids=[balanced.id], apply=True,
-                                    on_progress=lambda done, total: progress.append((done, total)))
+    counts = recalculate_strategies(
+        portfolio_ids=[balanced.id], apply=True, on_progress=lambda done, total: progress.append((done, total))
+    )
 
     assert counts == {"allocations": 1, "proposals": 0, "applied": 0}
     assert progress == [(1, 1)]

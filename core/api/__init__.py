@@ -1,0 +1,1 @@
+"""What every app's API shares: the error envelope, its schema, pagination and the cache header."""

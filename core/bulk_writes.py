@@ -1,0 +1,184 @@
+"""Bulk inserts and upserts straight through the database driver, for the refresh's large writes.
+
+Building a model instance and running Django's per-value field preparation for each of a
+full refresh's rows (daily bars, analytics) cost more than the database itself, so rows go
+to the driver as columns: PostgreSQL gets each chunk as one `INSERT … SELECT FROM unnest(…)`
+over typed binary arrays, SQLite an `executemany` of the row statement in its own C loop.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import connections, models, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+# Fields whose values callers already give in a form both drivers take as they are
+# (ints, floats, str, dates, None); every other field's values go through Django's preparation.
+RAW_FIELD_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "CharField",
+        "DateField",
+        "DecimalField",
+        "FloatField",
+        "ForeignKey",
+        "IntegerField",
+        "OneToOneField",
+        "PositiveIntegerField",
+        "SmallIntegerField",
+        "TextField",
+    }
+)
+
+
+def concrete_field(model: type[models.Model], name: str) -> "models.Field[Any, Any]":
+    """The model's field of that name; a reverse relation has no column to write."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is a reverse relation, not a column")
+    return field
+
+
+def column_name(field: "models.Field[Any, Any]") -> str:
+    """The field's column; a many-to-many or composite field has none of its own to write."""
+    if field.column is None:
+        raise TypeError(f"{field} has no column of its own")
+    return field.column
+
+
+def _conflict_clause(
+    connection: BaseDatabaseWrapper,
+    model: type[models.Model],
+    names: list[str],
+    unique_fields: Sequence[str] | None,
+    *,
+    skip_unchanged: bool,
+) -> str:
+    if not unique_fields:
+        return ""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    conflict = [quote(column_name(concrete_field(model, name))) for name in unique_fields]
+    updated = [name for name in names if name not in conflict]
+    clause = f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET " + ", ".join(
+        f"{name} = EXCLUDED.{name}" for name in updated
+    )
+    if skip_unchanged:
+        differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"  # both null-safe
+        clause += (
+            f" WHERE ({', '.join(f'{table}.{name}' for name in updated)}) {differs} "
+            f"({', '.join(f'EXCLUDED.{name}' for name in updated)})"
+        )
+    return clause
+
+
+def _execute(
+    connection: BaseDatabaseWrapper,
+    model: type[models.Model],
+    fields: list["models.Field[Any, Any]"],
+    data: list[Any],
+    *,
+    count: int,
+    constants: int,
+    unique_fields: Sequence[str] | None,
+    skip_unchanged: bool,
+    batch: int,
+) -> None:
+    """Runs the insert for `count` rows: data holds one list per column, then one value per constant.
+
+    PostgreSQL gets each chunk as one statement over typed arrays (binary, one round trip);
+    SQLite runs the row statement over every row in its own C loop.
+    """
+    quote = connection.ops.quote_name
+    names = [quote(column_name(field)) for field in fields]
+    table = quote(model._meta.db_table)
+    conflict = _conflict_clause(connection, model, names, unique_fields, skip_unchanged=skip_unchanged)
+    split = len(fields) - constants
+    if connection.vendor == "postgresql":
+        types = [field.db_type(connection) for field in fields]
+        arrays = ", ".join(f"%s::{kind}[]" for kind in types[:split])
+        scalars = "".join(f", %s::{kind}" for kind in types[split:])
+        sql = f"INSERT INTO {table} ({', '.join(names)}) SELECT row.*{scalars} FROM unnest({arrays}) AS row{conflict}"  # noqa: S608 - names and types come from Model._meta, values are parameters
+        # A server-binding cursor sends the arrays as binary; Django's client-side cursor
+        # would quote every value into the SQL text.
+        with psycopg.Cursor(connection.connection) as cursor:
+            for start in range(0, count, batch):
+                _write_chunk(
+                    cursor, sql, data[split:] + [column[start : start + batch] for column in data[:split]], many=False
+                )
+        return
+    sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}){conflict}"  # noqa: S608 - names come from Model._meta, values are parameters
+    constant_values = tuple(data[split:])
+    rows = [row + constant_values for row in zip(*data[:split], strict=True)]
+    with connection.cursor() as cursor:
+        for start in range(0, count, batch):
+            _write_chunk(cursor, sql, rows[start : start + batch], many=True)
+
+
+def _write_chunk(cursor: Any, sql: str, params: list[Any], *, many: bool) -> None:
+    """One statement: a chunk's rows (executemany), or a chunk's column arrays (execute)."""
+    if many:
+        cursor.executemany(sql, params)
+    else:
+        cursor.execute(sql, params)
+
+
+def write_rows(
+    model: type[models.Model],
+    *,
+    columns: Mapping[str, Sequence[Any]],
+    constants: Mapping[str, Any] | None = None,
+    unique_fields: Sequence[str] | None = None,
+    skip_unchanged: bool = False,
+    batch_size: int | None = None,
+) -> int:
+    """Inserts rows given as columns (field name -> one value per row) plus constants (the
+    same value in every row); with unique_fields, a row matching an existing one on them
+    overwrites its other given fields instead, and with skip_unchanged only when one of
+    them differs (a row rewritten unchanged still costs its write). Returns how many rows
+    were given.
+
+    Values of the fields in RAW_FIELD_TYPES must already be plain ints, floats, str, dates
+    or None (portfolios.services.storage turns numpy figures into them); the rest (datetimes,
+    JSON) are prepared by their field. Rows go in statements of batch_size (default
+    REFRESH_WRITE_BATCH). Runs in the caller's transaction.
+    """
+    constants = constants or {}
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"columns must be given, all of one length: {sorted(lengths)}")
+    count = lengths.pop()
+    if not count:
+        return 0
+    connection = connections[router.db_for_write(model)]
+    fields = [concrete_field(model, name) for name in [*columns, *constants]]
+
+    def prepared(field: "models.Field[Any, Any]", values: list[Any]) -> list[Any]:
+        if field.get_internal_type() in RAW_FIELD_TYPES:
+            return values
+        return [field.get_db_prep_save(value, connection) for value in values]
+
+    data: list[Any] = [
+        prepared(field, list(values)) for field, values in zip(fields[: len(columns)], columns.values(), strict=True)
+    ]
+    data += [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields[len(columns) :], constants.values(), strict=True)
+    ]
+    connection.ensure_connection()
+    _execute(
+        connection,
+        model,
+        fields,
+        data,
+        count=count,
+        constants=len(constants),
+        unique_fields=unique_fields,
+        skip_unchanged=skip_unchanged,
+        batch=batch_size or settings.REFRESH_WRITE_BATCH,
+    )
+    return count
