@@ -6,6 +6,8 @@ leases lapse and whoever watches them takes over.
 """
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +15,11 @@ from collections.abc import Callable
 from django.db import connection, connections
 
 logger = logging.getLogger(__name__)
+
+
+def process_name() -> str:
+    """This machine and process, as lease holders are recorded."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Heartbeat:

@@ -20,8 +20,6 @@ without rows.
 """
 
 import logging
-import os
-import socket
 import time
 import uuid
 from collections import Counter
@@ -37,7 +35,7 @@ from django.utils.module_loading import import_string
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from core.heartbeat import Heartbeat
+from core.heartbeat import Heartbeat, process_name
 from portfolios.batches import batched
 from portfolios.models import CalculationBatch, CalculationChunk, ChunkStatus
 from portfolios.selectors.prices import shared_price_reads
@@ -131,7 +129,7 @@ def _calculate_here(
 
 def _claimer() -> str:
     """Who claims: the machine and process, and this call (a process may coordinate and help in turn)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{process_name()}:{uuid.uuid4().hex[:8]}"
 
 
 def _lease_end() -> datetime:

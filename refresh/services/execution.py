@@ -1,14 +1,13 @@
 """Claiming queued runs in priority order, executing them, and recovering from lost workers."""
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
 
+from core.heartbeat import process_name
 from core.log_context import request_context
 from core.log_redaction import redact_text
 from core.read_cache import invalidate_everything
@@ -36,10 +35,6 @@ logger = logging.getLogger("refresh.execution")
 _COMPLETED_STEP: dict[str, str] = {RunStatus.SUCCESS: "Completed", RunStatus.PARTIAL: "Completed with errors"}
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def claim_next_run(*, min_priority: int = 0, run_id: int | None = None) -> RefreshRun | None:
     """Atomically move the most urgent runnable queued run to in_progress and lease its scope.
 
@@ -62,7 +57,7 @@ def claim_next_run(*, min_priority: int = 0, run_id: int | None = None) -> Refre
             claimed = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
                 status=RunStatus.IN_PROGRESS,
                 started_at=now,
-                worker=worker_name(),
+                worker=process_name(),
                 lease_expires_at=lease_expiry(),
                 current_step="Acquiring lock",
             )
