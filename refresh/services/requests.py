@@ -222,10 +222,12 @@ def request_refresh(
     params = {"symbols": clean_symbols, "apply_rebalancing": bool(apply_rebalancing)}
     key = dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params)
     expected_seconds = estimate_duration_seconds(kind=kind, mode=mode)  # before the write lock is taken
-    # An identical request for an active run joins it and spends nothing, without a write.
-    existing = _join_active(key, requested_by=requested_by, role=role, source=source, priority=run_priority)
-    if existing is not None:
-        return existing, False
+    if rate_limits.counted_in_the_database():
+        # Counting writes rows: an identical request for an active run joins it without a write.
+        # (With Redis the insert comes first, and the dedup index stops an identical request.)
+        existing = _join_active(key, requested_by=requested_by, role=role, source=source, priority=run_priority)
+        if existing is not None:
+            return existing, False
     # The checks above become the run's first steps when a worker starts it (tracking.REQUEST_STEPS).
     check_limits = partial(
         rate_limits.check_rate_limits,
