@@ -31,17 +31,5 @@ def log_finished_run(sender, *, event_type: str, payload: dict, **kwargs):
         payload.get("refresh_id"),
         payload.get("status"),
         payload.get("duration_ms"),
-        extra={
-            "event": event_type,
-            "refresh_id": payload.get("refresh_id"),
-            "kind": payload.get("kind"),
-            "mode": payload.get("mode"),
-            "status": payload.get("status"),
-            "source": payload.get("source"),
-            "priority": payload.get("priority"),
-            "duration_ms": payload.get("duration_ms"),
-            "rows_updated": payload.get("items_updated"),
-            "errors": payload.get("errors"),
-            "failed_symbols": payload.get("failed_symbols"),
-        },
+        extra={"event": event_type, **payload},  # the event's own fields, under its own names
     )

@@ -115,7 +115,7 @@ def test_manual_and_scheduled_runs_go_to_their_own_loggers(admin_api, run_tasks,
     manual, scheduled = finished["refresh.manual"], finished["refresh.scheduled"]
     assert (manual["kind"], manual["source"], manual["status"]) == ("benchmark", "api", "success")
     assert (scheduled["kind"], scheduled["source"]) == ("prices", "schedule")
-    assert scheduled["rows_updated"]["prices"] == 11  # data changes, per table
+    assert scheduled["items_updated"]["prices"] == 11  # data changes, per table
     assert isinstance(scheduled["duration_ms"], int)
 
 

@@ -26,10 +26,9 @@ from portfolios.models import (
     Signal,
     Strategy,
 )
+from portfolios.money import CENT
 
 from .holdings import portfolio_ids_holding
-
-CENT = Decimal("0.01")
 
 
 def _latest_prices(asset_ids: Sequence[int]) -> dict[int, tuple[Decimal, datetime | date]]:

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from portfolios.batches import QUERY_BATCH, batched
 from portfolios.models import Holding, ProposalStatus, RebalanceProposal, Strategy
-
-CENT = Decimal("0.01")
+from portfolios.money import CENT
 
 
 def apply_rebalance(*, strategy: Strategy, refresh_id: str) -> int:
