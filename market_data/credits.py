@@ -49,6 +49,15 @@ class CreditGrant:
         return bool(limit) and self.credits > 0 and self.day_used - self.credits < threshold <= self.day_used
 
 
+@dataclass(frozen=True)
+class CreditsLeft:
+    """What the shared budget still allows, read without taking anything; None where there is no limit."""
+
+    this_minute: int | None
+    today: int | None
+    per_minute: int | None  # what each later minute allows
+
+
 def minute_start(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
@@ -91,6 +100,18 @@ class DatabaseCreditStore:
             # Old minutes are only history; keep the table to the last hour.
             CreditWindow.objects.filter(period=CreditPeriod.MINUTE, starts_at__lt=minute - timedelta(hours=1)).delete()
         return granted, day_gone, day_row.used + granted
+
+    def peek(self, minute: datetime) -> tuple[int, bool, int, bool]:
+        """(minute used, minute exhausted, day used, day exhausted), read without a lock or a write."""
+        day = datetime.combine(minute.date(), time(), UTC)
+        rows = {row.period: row for row in CreditWindow.objects.filter(self._windows(minute, day))}
+        minute_row, day_row = rows.get(CreditPeriod.MINUTE), rows.get(CreditPeriod.DAY)
+        return (
+            minute_row.used if minute_row else 0,
+            bool(minute_row and minute_row.exhausted),
+            day_row.used if day_row else 0,
+            bool(day_row and day_row.exhausted),
+        )
 
     def adjust(self, minute: datetime, delta: int) -> None:
         day = datetime.combine(minute.date(), time(), UTC)
@@ -171,6 +192,11 @@ class RedisCreditStore:
         )
         return int(granted), bool(day_gone), int(day_used)
 
+    def peek(self, minute: datetime) -> tuple[int, bool, int, bool]:
+        """(minute used, minute exhausted, day used, day exhausted), read in one round trip."""
+        minute_used, day_used, minute_gone, day_gone = self.redis.mget(self._keys(minute))
+        return int(minute_used or 0), minute_gone is not None, int(day_used or 0), day_gone is not None
+
     def adjust(self, minute: datetime, delta: int) -> None:
         minute_key, day_key, *_ = self._keys(minute)
         with self.redis.pipeline() as pipe:
@@ -213,6 +239,15 @@ def reserve_credits(*, wanted: int, now: datetime | None = None) -> CreditGrant:
         return CreditGrant(credits=0, minute=minute)
     granted, day_gone, day_used = credit_store().reserve(wanted, minute)
     return CreditGrant(credits=granted, minute=minute, day_exhausted=day_gone and not granted, day_used=day_used)
+
+
+def credits_left(*, now: datetime | None = None) -> CreditsLeft:
+    """What the budget allows now and later, taking nothing: for planning a fetch before spending."""
+    per_minute, per_day = _limits()
+    minute_used, minute_gone, day_used, day_gone = credit_store().peek(minute_start(now or timezone.now()))
+    today = 0 if day_gone else (max(per_day - day_used, 0) if per_day else None)
+    this_minute = 0 if (minute_gone or today == 0) else (max(per_minute - minute_used, 0) if per_minute else None)
+    return CreditsLeft(this_minute=this_minute, today=today, per_minute=per_minute or None)
 
 
 def settle_credits(*, grant: CreditGrant, spent: int) -> None:

@@ -15,7 +15,8 @@ sent; calls already under way are still counted). Results keep the requested ord
 for anomalies before anything is stored.
 
 Nothing here knows about refresh runs: the caller passes plain values, a reporter told what
-happens as it happens, and a callback for rate-limit warnings.
+happens as it happens, and a callback for rate-limit warnings. ``estimate_fetch`` walks the same
+waves over what the budget has left without sending anything, for a dry run.
 """
 
 import contextvars
@@ -34,7 +35,14 @@ from django.utils import timezone
 
 from .anomalies import Anomaly, record_anomalies, screen_histories, screen_quotes
 from .batching import split_batches_to_credits
-from .credits import CreditGrant, mark_credits_exhausted, next_midnight, reserve_credits, settle_credits
+from .credits import (
+    CreditGrant,
+    CreditsLeft,
+    mark_credits_exhausted,
+    next_midnight,
+    reserve_credits,
+    settle_credits,
+)
 from .models import CreditPeriod
 from .providers.base import (
     BatchResult,
@@ -431,3 +439,50 @@ def fetch_prices(
     )
     data = fetch.run(_jobs(provider, quote_symbols, histories))
     return _screen(data, refresh_id=refresh_id, source=provider.name)
+
+
+@dataclass(frozen=True)
+class FetchEstimate:
+    """What ``fetch_prices`` would spend on a request, sending nothing."""
+
+    calls: int
+    credits: int
+    minutes: int  # per-minute credit windows the fetch spans: 1 needs no wait for the next minute
+    not_fetched_today: int  # symbol requests (quote or history) today's credits would not cover
+
+
+def estimate_fetch(
+    *,
+    provider: MarketDataProvider,
+    quote_symbols: Sequence[str],
+    histories: Sequence[HistoryRequest],
+    budget: CreditsLeft,
+) -> FetchEstimate:
+    """The provider calls and credits ``fetch_prices`` would spend, if every call succeeds at once
+    and no other worker spends credits meanwhile (retries and their calls cannot be foreseen).
+
+    It follows the fetch's waves: each takes at most batch size x MARKET_DATA_CONCURRENCY credits
+    and no more than the minute and the day have left, cut into batches by the same split; a
+    minute with nothing left is waited out; once the day's credits are gone nothing more is asked.
+    """
+    wave_size = provider.batch_size * max(settings.MARKET_DATA_CONCURRENCY, 1)
+    minute_left, day_left = budget.this_minute, budget.today
+    calls = credits = not_fetched = 0
+    minutes = 1
+    for job in _jobs(provider, quote_symbols, histories):
+        pending = list(dict.fromkeys(job.symbols))
+        while pending:
+            if day_left == 0:
+                not_fetched += len(pending)
+                break
+            grant = min(len(pending), wave_size, *(left for left in (minute_left, day_left) if left is not None))
+            if grant == 0:  # this minute's credits are gone: the fetch waits for the next
+                minutes += 1
+                minute_left = budget.per_minute
+                continue
+            batches, pending = split_batches_to_credits(pending, batch_size=provider.batch_size, credits=grant)
+            calls += len(batches)
+            credits += grant
+            minute_left = None if minute_left is None else minute_left - grant
+            day_left = None if day_left is None else day_left - grant
+    return FetchEstimate(calls=calls, credits=credits, minutes=minutes if credits else 0, not_fetched_today=not_fetched)

@@ -30,6 +30,12 @@ def active_symbols() -> list[str]:
     return list(Asset.objects.filter(is_active=True).order_by("symbol").values_list("symbol", flat=True))
 
 
+def missing_symbols(*, symbols: Sequence[str]) -> list[str]:
+    """The symbols no asset has yet, in the order given."""
+    known = set(Asset.objects.filter(symbol__in=symbols).values_list("symbol", flat=True))
+    return [symbol for symbol in dict.fromkeys(symbols) if symbol not in known]
+
+
 def closes_before(*, symbols: Sequence[str], day: date) -> dict[str, Decimal]:
     """Each symbol's last stored close before `day`, in one query; symbols without one are absent."""
     earlier = PriceBar.objects.filter(asset_id=OuterRef("pk"), date__lt=day).order_by("-date")

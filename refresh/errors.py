@@ -24,6 +24,25 @@ class RunNotCancellable(RefreshError):
     status_code = 409
 
 
+class RunNotQueued(RefreshError):
+    """Only a run still waiting in the queue can be reprioritised."""
+
+    code = "not_queued"
+    status_code = 409
+
+
+class RunNotRetryable(RefreshError):
+    code = "not_retryable"
+    status_code = 409
+
+
+class IdempotencyKeyReused(RefreshError):
+    """The key was sent before with a different request."""
+
+    code = "idempotency_key_reused"
+    status_code = 422
+
+
 class RunStopped(Exception):
     """Raised at a checkpoint to stop a run between batches (cancel, timeout, lost lease)."""
 

@@ -1,4 +1,4 @@
-"""Refresh runs, their steps, and the scope leases that keep two runs off the same data."""
+"""Refresh runs, their steps and symbol outcomes, and the scope leases that keep two runs off the same data."""
 
 import secrets
 
@@ -29,6 +29,7 @@ class RefreshMode(models.TextChoices):
 
 
 class RunStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"  # deferred: enters the queue at its run_at
     QUEUED = "queued", "Queued"
     IN_PROGRESS = "in_progress", "In progress"
     SUCCESS = "success", "Success"
@@ -40,7 +41,8 @@ class RunStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.IN_PROGRESS)
-FINISHED_STATUSES = tuple(s for s in RunStatus if s not in ACTIVE_STATUSES)
+UNFINISHED_STATUSES = (RunStatus.SCHEDULED, *ACTIVE_STATUSES)  # what a cancel can still stop
+FINISHED_STATUSES = tuple(s for s in RunStatus if s not in UNFINISHED_STATUSES)
 # Runs that did their work, some symbols perhaps failing: they count as completed and are timed.
 COMPLETED_STATUSES = (RunStatus.SUCCESS, RunStatus.PARTIAL)
 
@@ -60,6 +62,14 @@ class RunSource(models.TextChoices):
     COMMAND = "command", "Command"
     WEBHOOK = "webhook", "Webhook"
     SCHEDULE = "schedule", "Schedule"
+
+
+# Every run reports these counts, 0 when it touched none of them; steps add others (bars, signals, ...).
+REPORTED_COUNTS = ("prices", "portfolios", "metrics")
+
+
+def no_items_updated() -> dict[str, int]:
+    return dict.fromkeys(REPORTED_COUNTS, 0)
 
 
 class RefreshRun(models.Model):
@@ -87,6 +97,9 @@ class RefreshRun(models.Model):
         help_text="X-Request-ID of the HTTP request that started the run; its worker's log records carry it too.",
     )
 
+    run_at = models.DateTimeField(
+        null=True, blank=True, help_text="A deferred run: when it enters the queue (status scheduled until then)."
+    )
     progress = models.FloatField(default=0.0)
     current_step = models.CharField(max_length=100, default="Queued")
     estimated_completion = models.DateTimeField(null=True, blank=True)
@@ -95,7 +108,7 @@ class RefreshRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
 
-    items_updated = models.JSONField(default=dict, blank=True)
+    items_updated = models.JSONField(default=no_items_updated, blank=True)
     provider_calls = models.PositiveIntegerField(default=0)
     credits_used = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
@@ -103,7 +116,12 @@ class RefreshRun(models.Model):
     anomalies = models.JSONField(default=list, blank=True, help_text="Suspicious prices found, quarantined.")
     cache_impact = models.JSONField(default=dict, blank=True, help_text="Cache keys invalidated and warmed.")
 
-    cancel_requested = models.BooleanField(default=False)
+    cancel_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a cancel was asked for; a running run stops at its next batch."
+    )
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries", help_text="The run retried."
+    )
     worker = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
 
@@ -112,6 +130,8 @@ class RefreshRun(models.Model):
         indexes = [
             models.Index(fields=["status", "-priority", "created_at"], name="run_queue_order"),
             models.Index(fields=["kind", "mode", "status", "-finished_at"], name="run_recent_by_kind"),
+            # The active runs on conflicting scopes, which a queued run's standing reads.
+            models.Index(fields=["scope"], condition=Q(status__in=["queued", "in_progress"]), name="active_run_scope"),
         ]
         permissions = [
             ("refresh_all", "Can refresh all"),
@@ -124,6 +144,7 @@ class RefreshRun(models.Model):
             ("request_emergency", "Can request emergency priority"),
             ("apply_rebalancing", "Can apply rebalancing"),
             ("cancel_any_run", "Can cancel any run"),
+            ("defer_runs", "Can defer a run to a later time"),
             ("view_all_runs", "Can view all runs"),
         ]
         # Every request inserts a run, so it keeps only the indexes that queries use: status
@@ -149,6 +170,27 @@ class RefreshRun(models.Model):
     @property
     def priority_name(self) -> str:
         return RunPriority(self.priority).label
+
+    @property
+    def cancelling(self) -> bool:
+        """A cancel was asked for and the run has not stopped yet."""
+        return self.cancel_requested_at is not None and not self.is_finished
+
+
+class IdempotentRequest(models.Model):
+    """A trigger request sent with an ``Idempotency-Key``: the same key and body get the same run."""
+
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request's path and body.")
+    run = models.ForeignKey(RefreshRun, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["requester", "key"], name="one_request_per_idempotency_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.run_id}"
 
 
 class StepStatus(models.TextChoices):
@@ -176,6 +218,36 @@ class RefreshStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.name}"
+
+
+class SymbolOutcome(models.TextChoices):
+    """What a run did with one symbol; the later ones in this list win when a run learns several."""
+
+    SKIPPED = "skipped", "Skipped"
+    UNCHANGED = "unchanged", "Unchanged"
+    UPDATED = "updated", "Updated"
+    QUARANTINED = "quarantined", "Quarantined"
+    FAILED = "failed", "Failed"
+
+
+OUTCOME_REASON_LENGTH = 300
+
+
+class RunSymbol(models.Model):
+    """One symbol a run dealt with and its outcome, with the reason when it failed or was held back."""
+
+    # No index of its own: the unique constraint's index leads with the run.
+    run = models.ForeignKey(RefreshRun, on_delete=models.CASCADE, related_name="symbol_outcomes", db_index=False)
+    symbol = models.CharField(max_length=20)
+    outcome = models.CharField(max_length=12, choices=SymbolOutcome.choices)
+    reason = models.CharField(max_length=OUTCOME_REASON_LENGTH, blank=True)
+
+    class Meta:
+        ordering = ["symbol"]  # a run's rows in the order of its unique index
+        constraints = [models.UniqueConstraint(fields=["run", "symbol"], name="one_outcome_per_run_symbol")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol}: {self.outcome}"
 
 
 class ScopeLease(models.Model):

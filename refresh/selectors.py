@@ -1,20 +1,17 @@
-"""Reading refresh runs: who sees which, recent runs, waiting for one to finish, the queue."""
+"""Reading refresh runs: who sees which, recent runs, their symbols' outcomes, waiting for one to finish, the queue."""
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 
-from refresh.errors import InvalidRefreshRequest
 from refresh.models import (
     ACTIVE_STATUSES,
-    RefreshKind,
-    RefreshMode,
     RefreshRun,
-    RunSource,
     RunStatus,
+    RunSymbol,
 )
 from refresh.services import access
 from refresh.services.access import Requester
@@ -35,30 +32,13 @@ def active_runs_with_key(dedup_key: str) -> QuerySet[RefreshRun]:
     return RefreshRun.objects.filter(_IS_ACTIVE, dedup_key=dedup_key)
 
 
-RUN_FILTERS = {"kind": RefreshKind, "status": RunStatus, "mode": RefreshMode, "source": RunSource}
-
-
-def runs_visible_to(*, user: Requester, filters: Mapping[str, str] | None = None) -> QuerySet[RefreshRun]:
-    """Holders of view_all_runs (admin, support, system) see every run; anyone else their own.
-
-    A user's own runs are those they asked for or that targeted their portfolio. ``filters``
-    (the query string: kind, status, mode, source) narrows them; a value that is none of its
-    choices raises InvalidRefreshRequest (400 invalid_filter).
-    """
-    runs = RefreshRun.objects.select_related("requested_by", "target_user").filter(**_run_filters(filters or {}))
+def runs_visible_to(*, user: Requester) -> QuerySet[RefreshRun]:
+    """Holders of view_all_runs (admin, support, system) see every run; anyone else their own:
+    those they asked for or that targeted their portfolio."""
+    runs = RefreshRun.objects.select_related("requested_by", "target_user", "retry_of")
     if access.may_view_all_runs(user):
         return runs
     return runs.filter(Q(requested_by=user) | Q(target_user=user))
-
-
-def _run_filters(query: Mapping[str, str]) -> dict[str, str]:
-    filters = {name: query[name] for name in RUN_FILTERS if query.get(name)}
-    for name, value in filters.items():
-        if value not in RUN_FILTERS[name].values:
-            raise InvalidRefreshRequest(
-                f"{name} must be one of: {', '.join(RUN_FILTERS[name].values)}.", code="invalid_filter"
-            )
-    return filters
 
 
 def get_run_for_user(*, user: Requester, refresh_id: str) -> RefreshRun:
@@ -67,6 +47,11 @@ def get_run_for_user(*, user: Requester, refresh_id: str) -> RefreshRun:
     if run is None:
         raise Http404("No such refresh run.")
     return run
+
+
+def run_symbol_outcomes(*, run: RefreshRun) -> QuerySet[RunSymbol]:
+    """The symbols the run dealt with and their outcomes, by symbol (its unique index's order)."""
+    return RunSymbol.objects.filter(run=run).order_by("symbol")
 
 
 def wait_for_run(

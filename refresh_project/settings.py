@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
@@ -205,6 +206,7 @@ SPECTACULAR_SETTINGS = {
         "RefreshModeEnum": "refresh.models.RefreshMode",
         "RunStatusEnum": "refresh.models.RunStatus",
         "RunSourceEnum": "refresh.models.RunSource",
+        "SymbolOutcomeEnum": "refresh.models.SymbolOutcome",
         "RoleEnum": "core.roles.Role",
     },
     "POSTPROCESSING_HOOKS": [

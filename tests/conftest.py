@@ -19,6 +19,7 @@ from refresh.services.demo import seed_demo
 from refresh.services.tracking import forget_memoised_estimates
 
 ROLE_PERMISSIONS = import_module("refresh.migrations.0003_role_groups").ROLE_PERMISSIONS
+DEFERRING_GROUPS = import_module("refresh.migrations.0012_deferred_runs").GRANTED_TO
 
 # Django's test server listens with a backlog of 10; tests that connect 50 clients at once
 # (tests/refresh/test_orchestration.py) then had a connection reset by the kernel now and then.
@@ -32,10 +33,11 @@ hypothesis_settings.load_profile("project")
 
 @receiver(post_migrate, dispatch_uid="tests.restore_role_groups")
 def _restore_role_groups(sender, using="default", **kwargs):
-    """Transactional tests flush the database, and with it the role groups migration 0003 made."""
+    """Transactional tests flush the database, and with it the role groups migrations 0003 and 0012 made."""
     if sender.label != "refresh":
         return
-    for name, codenames in ROLE_PERMISSIONS.items():
+    for name, granted in ROLE_PERMISSIONS.items():
+        codenames = [*granted, "defer_runs"] if name in DEFERRING_GROUPS else granted
         group, created = Group.objects.using(using).get_or_create(name=name)
         if created:
             group.permissions.add(

@@ -1,16 +1,20 @@
 """What the admin's refresh buttons offer a user, and how a click becomes a run and a message.
 
 Visibility asks the same access rules the service enforces; the click itself goes through
-``request_refresh`` (permissions, rate limits, dedup), so a forged POST is refused there.
+``request_refresh`` (permissions, rate limits, dedup), so a forged POST is refused there. A full
+refresh is first shown as its dry run's plan (``plan_refresh``, refused exactly as the click
+would be) on a page whose button confirms it.
 """
 
 from django.contrib import messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from refresh.api.serializers import RefreshPlanSerializer
 from refresh.errors import RefreshError
 from refresh.models import RefreshKind, RefreshMode, RefreshRun, RunSource
 from refresh.services import access
+from refresh.services.dry_run import plan_refresh
 from refresh.services.requests import request_refresh
 
 # The kinds the runs list offers; a portfolio refresh starts from a portfolio or user page.
@@ -41,6 +45,22 @@ def may_refresh_portfolio(user, *, target_user_id: int) -> bool:
 def run_link(run: RefreshRun) -> str:
     url = reverse("admin:refresh_refreshrun_change", args=[run.pk])
     return format_html('<a href="{}">{}</a>', url, run.refresh_id)
+
+
+def needs_confirmation(mode: str) -> bool:
+    """A full refresh backfills every history and spends the most credits: its plan is shown first."""
+    return mode == RefreshMode.FULL
+
+
+def plan_refresh_from_admin(request, *, kind: str, mode: str, target_user_id: int | None = None) -> dict | None:
+    """The dry run's plan as the API renders it, or None after an error message for a refusal the
+    operator can act on (bad input); PermissionDenied propagates, so the admin answers 403."""
+    try:
+        plan = plan_refresh(kind=kind, mode=mode, target_user_id=target_user_id, requested_by=request.user)
+    except RefreshError as exc:
+        messages.error(request, f"Refresh refused ({exc.code}): {exc.message}")
+        return None
+    return dict(RefreshPlanSerializer(plan).data)
 
 
 def start_refresh_from_admin(request, *, kind: str, mode: str, target_user_id: int | None = None) -> RefreshRun | None:

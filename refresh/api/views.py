@@ -1,5 +1,6 @@
-"""Refresh API: one small trigger viewset per kind on a shared base, and the runs."""
+"""Refresh API: one small trigger viewset per kind on a shared base, and the runs with their symbols."""
 
+from functools import partial
 from http import HTTPStatus
 
 from django.urls import reverse
@@ -8,19 +9,29 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from refresh.api.filters import RunFilter, RunSymbolFilter, StrictFilterBackend
 from refresh.api.permissions import CanRequestRefresh
 from refresh.api.schema import run_schema, trigger_schema
 from refresh.api.serializers import (
+    PrioritySerializer,
+    RefreshPlanSerializer,
     RefreshRequestSerializer,
     RefreshRunListSerializer,
     RefreshRunSerializer,
+    RetrySerializer,
     RunStatusSerializer,
+    RunSymbolSerializer,
 )
-from refresh.models import RefreshKind, RunSource
-from refresh.selectors import get_run_for_user, runs_visible_to
+from refresh.models import RefreshKind, RefreshRun, RunSource, RunSymbol
+from refresh.selectors import get_run_for_user, run_symbol_outcomes, runs_visible_to
+from refresh.services.dry_run import plan_refresh
 from refresh.services.execution import cancel_run
+from refresh.services.idempotency import request_fingerprint, start_once
 from refresh.services.requests import request_refresh
+from refresh.services.run_control import reprioritise_run, retry_run
 from refresh.services.waiting import wait_for_run_within_bounds
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def run_response(run, *, created: bool) -> Response:
@@ -49,14 +60,37 @@ class RefreshTriggerViewSet(viewsets.GenericViewSet):
         params = self.get_serializer(data=request.data)
         params.is_valid(raise_exception=True)
         wait = params.validated_data.pop("wait")
+        dry_run = params.validated_data.pop("dry_run")
         target = kwargs.get("target_user_id")
-        run, created = request_refresh(
+        target_user_id = int(target) if target else None
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        fingerprint = (
+            ""
+            if key is None
+            else request_fingerprint({"kind": self.kind, "target_user_id": target_user_id, **params.validated_data})
+        )
+        if dry_run:
+            plan = plan_refresh(
+                kind=self.kind,
+                requested_by=request.user,
+                target_user_id=target_user_id,
+                idempotency_key=key,
+                fingerprint=fingerprint,
+                **params.validated_data,
+            )
+            return Response(RefreshPlanSerializer(plan).data, status=HTTPStatus.OK)
+        start = partial(
+            request_refresh,
             kind=self.kind,
             requested_by=request.user,
             source=RunSource.API,
-            target_user_id=int(target) if target else None,
+            target_user_id=target_user_id,
             **params.validated_data,
         )
+        if key is None:
+            run, created = start()
+        else:
+            run, created = start_once(requester=request.user, key=key, fingerprint=fingerprint, start=start)
         if wait and not run.is_finished:
             run = wait_for_run_within_bounds(run=run, requester_id=request.user.pk, seconds=wait)
         return run_response(run, created=created)
@@ -97,20 +131,52 @@ class BenchmarkRefreshViewSet(RefreshTriggerViewSet):
 
 @run_schema
 class RefreshRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Runs the requester may see, newest first; filter with ?kind=&status=&mode=&source=."""
+    """Runs the requester may see, newest first, filtered by the query string (refresh.api.filters),
+    and each one's symbols."""
 
     serializer_class = RefreshRunListSerializer
+    filter_backends = [StrictFilterBackend]
+    filterset_class = RunFilter
     lookup_field = "refresh_id"
     lookup_value_regex = "ref_[A-Za-z0-9_-]+"
 
     def get_queryset(self):
-        return runs_visible_to(user=self.request.user, filters=self.request.query_params)
+        """The runs the requester may see; for `symbols`, the outcomes of the run in the path."""
+        symbols = self.action == "symbols"
+        if getattr(self, "swagger_fake_view", False):  # the schema generator asks with no user, for the model
+            return RunSymbol.objects.none() if symbols else RefreshRun.objects.none()
+        if symbols:
+            run = get_run_for_user(user=self.request.user, refresh_id=self.kwargs["refresh_id"])
+            return run_symbol_outcomes(run=run)
+        return runs_visible_to(user=self.request.user)
 
     def retrieve(self, request, refresh_id=None):
         run = get_run_for_user(user=request.user, refresh_id=refresh_id)
         return Response(RefreshRunSerializer(run).data)
 
+    def partial_update(self, request, refresh_id=None):
+        """PATCH {"priority": ...}: move a queued run in the queue."""
+        body = PrioritySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = get_run_for_user(user=request.user, refresh_id=refresh_id)
+        run = reprioritise_run(run=run, requested_by=request.user, priority=body.validated_data["priority"])
+        return Response(RunStatusSerializer(run).data)
+
     @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)  # no body: a bare button
     def cancel(self, request, refresh_id=None):
         run = get_run_for_user(user=request.user, refresh_id=refresh_id)
         return Response(RunStatusSerializer(cancel_run(run=run, requested_by=request.user)).data)
+
+    @action(detail=True, methods=["post"], serializer_class=RetrySerializer)
+    def retry(self, request, refresh_id=None):
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = get_run_for_user(user=request.user, refresh_id=refresh_id)
+        retry, created = retry_run(run=run, requested_by=request.user, source=RunSource.API, **body.validated_data)
+        return run_response(retry, created=created)
+
+    @action(detail=True, methods=["get"], serializer_class=RunSymbolSerializer, filterset_class=RunSymbolFilter)
+    def symbols(self, request, refresh_id=None):
+        """Each symbol the run dealt with and its outcome, by symbol; ?outcome= narrows them."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

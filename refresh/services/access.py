@@ -30,6 +30,7 @@ REQUEST_HIGH_PRIORITY = "request_high_priority"
 REQUEST_EMERGENCY = "request_emergency"
 APPLY_REBALANCING = "apply_rebalancing"
 CANCEL_ANY_RUN = "cancel_any_run"
+DEFER_RUNS = "defer_runs"
 VIEW_ALL_RUNS = "view_all_runs"
 
 _KIND_CAPABILITY: dict[str, str] = {
@@ -95,25 +96,38 @@ def check_refresh_allowed(
     if mode == RefreshMode.FULL and not has_capability(user, USE_FULL_MODE):
         raise PermissionDenied("Your role may not request full mode; use incremental or smart.")
     if requested_priority is not None:
-        needed = _PRIORITY_CAPABILITY.get(requested_priority)
-        if needed and needed not in grants and not has_capability(user, needed):
-            raise PermissionDenied(f"Your role may not request {RunPriority(requested_priority).label} priority.")
+        check_priority_allowed(user=user, priority=requested_priority, grants=grants)
     if apply_rebalancing and not has_capability(user, APPLY_REBALANCING):
         raise PermissionDenied("Your role may not apply rebalancing.")
+
+
+def check_priority_allowed(*, user: Requester, priority: int, grants: frozenset[str] = frozenset()) -> None:
+    """Raise PermissionDenied unless this requester may ask for this priority (high and emergency
+    need their capability)."""
+    needed = _PRIORITY_CAPABILITY.get(priority)
+    if needed and needed not in grants and not has_capability(user, needed):
+        raise PermissionDenied(f"Your role may not request {RunPriority(priority).label} priority.")
+
+
+def check_defer_allowed(*, user: Requester, grants: frozenset[str] = frozenset()) -> None:
+    """Deferring a run to a later time is for admins and the system (defer_runs)."""
+    if DEFER_RUNS not in grants and not has_capability(user, DEFER_RUNS):
+        raise PermissionDenied("Your role may not defer a run; start it now instead.")
 
 
 def may_view_all_runs(user: Requester) -> bool:
     return has_capability(user, VIEW_ALL_RUNS)
 
 
-def check_cancel_allowed(*, user: Requester, run: RefreshRun) -> None:
-    """The requester of a run may cancel it; anyone else needs cancel_any_run (admin, system).
+def check_cancel_allowed(*, user: Requester, run: RefreshRun, action: str = "cancel") -> None:
+    """The requester of a run may cancel (or reprioritise) it; anyone else needs cancel_any_run
+    (admin, system).
 
-    Support sees every run but cancels only its own: stopping someone else's refresh is an
-    admin decision.
+    Support sees every run but changes only its own: stopping or reordering someone else's
+    refresh is an admin decision.
     """
     if user is not None and run.requested_by_id == user.pk:
         return
     if has_capability(user, CANCEL_ANY_RUN):
         return
-    raise PermissionDenied("Only the requester of a run or an admin may cancel it.")
+    raise PermissionDenied(f"Only the requester of a run or an admin may {action} it.")

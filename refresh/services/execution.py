@@ -3,6 +3,7 @@
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +16,7 @@ from market_data.fetching import DAY_CREDITS_GONE
 from refresh.errors import RunNotCancellable, RunStopped
 from refresh.models import COMPLETED_STATUSES, RefreshRun, RunStatus, ScopeLease
 from refresh.selectors import runs_waiting
-from refresh.services import access
+from refresh.services import access, deferred
 from refresh.services.access import Requester
 from refresh.services.dispatch import enqueue_pickup
 from refresh.services.events import REFRESH_COMPLETED, REFRESH_FAILED, emit_event, run_payload
@@ -27,6 +28,7 @@ from refresh.services.scopes import (
     scopes_conflict,
     serialise_lease_changes,
 )
+from refresh.services.symbol_outcomes import record_symbol_outcomes
 from refresh.services.tracking import RunTracker, forget_duration_estimate
 from refresh.steps.flow import run_refresh_steps
 
@@ -101,10 +103,12 @@ def _finish(tracker: RunTracker, status: str) -> bool:
         "estimated_completion",
         "lease_expires_at",
     ]
-    with transaction.atomic():  # whoever sees the run finished sees its scope free
+    with transaction.atomic():  # whoever sees the run finished sees its scope free and its symbols
         saved = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
             **{field: getattr(run, field) for field in fields}
         )
+        if saved:
+            record_symbol_outcomes(run=run, outcomes=tracker.symbol_outcomes)
         release_lease(run=run)
     forget_duration_estimate(kind=run.kind, mode=run.mode)  # the next estimate includes this run
     return bool(saved)
@@ -205,10 +209,16 @@ def fail_lost_runs() -> int:
     return sum(fail_if_lost(run) for run in lost)
 
 
+def worker_lost(run: RefreshRun, *, now: datetime | None = None) -> bool:
+    """Whether the run, as it was read, is in progress under a lease that lapsed unrenewed."""
+    now = now or timezone.now()
+    return run.status == RunStatus.IN_PROGRESS and run.lease_expires_at is not None and run.lease_expires_at < now
+
+
 def fail_if_lost(run: RefreshRun) -> bool:
     """Fail the run if its worker is known lost (its lease lapsed unrenewed), freeing its scope."""
     now = timezone.now()
-    if run.status != RunStatus.IN_PROGRESS or run.lease_expires_at is None or run.lease_expires_at >= now:
+    if not worker_lost(run, now=now):
         return False  # as the run was read: no write for a healthy run an identical request joins
     with transaction.atomic():
         updated = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS, lease_expires_at__lt=now).update(
@@ -230,7 +240,9 @@ def fail_if_lost(run: RefreshRun) -> bool:
 
 
 def reap_lost_runs() -> int:
-    """The periodic reaper: fail lost runs, then let the queue move on."""
+    """The periodic reaper: fail lost runs, queue deferred runs whose schedule was lost, then let
+    the queue move on."""
+    deferred.start_late_runs()
     reaped = fail_lost_runs()
     if reaped or runs_waiting():
         enqueue_pickup()
@@ -238,15 +250,18 @@ def reap_lost_runs() -> int:
 
 
 def cancel_run(*, run: RefreshRun, requested_by: Requester) -> RefreshRun:
-    """Cancel a queued run at once; ask a running one to stop at its next batch."""
+    """Cancel a scheduled or queued run at once; ask a running one to stop at its next batch."""
     access.check_cancel_allowed(user=requested_by, run=run)
     now = timezone.now()
-    if RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, finished_at=now, current_step="Cancelled", cancel_requested=True
+    if RefreshRun.objects.filter(pk=run.pk, status__in=(RunStatus.SCHEDULED, RunStatus.QUEUED)).update(
+        status=RunStatus.CANCELLED, finished_at=now, current_step="Cancelled", cancel_requested_at=now
     ):
+        if run.run_at is not None:
+            deferred.forget_schedule(run)
         run.refresh_from_db()
         return run
-    if RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(cancel_requested=True):
+    running = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS)
+    if running.filter(cancel_requested_at__isnull=True).update(cancel_requested_at=now) or running.exists():
         run.refresh_from_db()
         return run
     run.refresh_from_db()

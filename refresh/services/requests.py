@@ -4,11 +4,12 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -26,7 +27,7 @@ from refresh.models import (
     RunStatus,
 )
 from refresh.selectors import active_runs_with_key
-from refresh.services import access, rate_limits
+from refresh.services import access, deferred, rate_limits
 from refresh.services.access import Requester
 from refresh.services.dispatch import enqueue_pickup_on_commit
 from refresh.services.execution import fail_if_lost
@@ -105,25 +106,38 @@ def dedup_key(*, kind: str, mode: str, target_user_id: int | None, params: dict[
     return f"{kind}:{target_user_id or '-'}:{mode}:{digest}"
 
 
+def _change_queued(
+    run: RefreshRun, *, step: str, message: str, priority: int, only_if: dict[str, object], **changes: object
+) -> bool:
+    """Change a still-queued run and record the change as a step, in one transaction (a worker
+    claiming the run meanwhile waits, then sees the step); False when a worker took it first.
+    A run raised to emergency gets the emergency lane's pickup too."""
+    with transaction.atomic():
+        queued = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, **only_if)
+        changed = queued.update(priority=priority, **changes)
+        if changed:
+            record_instant_step(run=run, position=last_step_position(run) + 1, name=step, message=message)
+            if priority >= RunPriority.EMERGENCY:
+                enqueue_pickup_on_commit(emergency=True)
+    run.refresh_from_db()
+    return bool(changed)
+
+
 def _take_over_scheduled(
     run: RefreshRun, *, requested_by: Requester, role: str, source: str, priority: int
 ) -> RefreshRun:
     """A manual request for work a schedule already queued makes that run its own, sooner."""
     raised = max(priority, run.priority)
-    with transaction.atomic():  # a worker claiming the run meanwhile waits, then sees the step
-        taken = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, source=RunSource.SCHEDULE).update(
-            source=source, requested_by=requested_by, requested_role=role, priority=raised
-        )
-        if taken:
-            record_instant_step(
-                run=run,
-                position=last_step_position(run) + 1,
-                name="Taken over",
-                message=f"A {source} request took over this scheduled run at priority {RunPriority(raised).label}.",
-            )
-            if raised >= RunPriority.EMERGENCY:
-                enqueue_pickup_on_commit(emergency=True)
-    run.refresh_from_db()
+    _change_queued(
+        run,
+        step="Taken over",
+        message=f"A {source} request took over this scheduled run at priority {RunPriority(raised).label}.",
+        only_if={"source": RunSource.SCHEDULE},
+        source=source,
+        requested_by=requested_by,
+        requested_role=role,
+        priority=raised,
+    )
     return run
 
 
@@ -155,32 +169,71 @@ def _record(
             # request stops there before counting; a refusal rolls the new run back.
             run.save()
             check_limits()
-        if enqueue:
+        if run.status == RunStatus.SCHEDULED:
+            deferred.schedule_start(run)
+        elif enqueue:
             enqueue_pickup_on_commit(emergency=run.priority >= RunPriority.EMERGENCY)
     return None
 
 
 def _join_active(key: str, *, requested_by: Requester, role: str, source: str, priority: int) -> RefreshRun | None:
-    """The active run with this dedup key, taken over if a schedule queued it; None if there is none.
+    """The active run with this dedup key, taken over if a schedule queued it, raised to this
+    request's priority if it is still queued at a lower one; None if there is none.
 
     A run whose worker is known lost (its lease lapsed) is failed here rather than joined, so the
     request starts a new run at once instead of waiting for the reaper.
     """
     existing = active_runs_with_key(key).first()
-    if existing is not None and fail_if_lost(existing):
+    if existing is None or fail_if_lost(existing):
         return None
-    if existing is not None and source != RunSource.SCHEDULE and existing.source == RunSource.SCHEDULE:
-        existing = _take_over_scheduled(
-            existing, requested_by=requested_by, role=role, source=source, priority=priority
-        )
+    if source != RunSource.SCHEDULE and existing.source == RunSource.SCHEDULE:
+        return _take_over_scheduled(existing, requested_by=requested_by, role=role, source=source, priority=priority)
+    if priority > existing.priority:
+        raise_priority(existing, priority=priority, message=f"Joined by a {role} request at priority {{priority}}.")
     return existing
 
 
-def request_refresh(
+def raise_priority(run: RefreshRun, *, priority: int, message: str) -> bool:
+    """Set a queued run's priority and record it as a step; False when it is no longer queued.
+
+    ``message`` may name ``{priority}``. An emergency gets the emergency lane's pickup too.
+    """
+    said = f"{message.format(priority=RunPriority(priority).label)} Was {RunPriority(run.priority).label}."
+    return _change_queued(run, step="Reprioritised", message=said, only_if={}, priority=priority)
+
+
+def _new_run(*, run_at: datetime | None, expected_seconds: float, **fields: object) -> RefreshRun:
+    """A run to record: queued now, or scheduled for ``run_at``."""
+    start = run_at or timezone.now()
+    run = RefreshRun(
+        request_id=current_request_id() or "",
+        estimated_completion=start + timedelta(seconds=expected_seconds),
+        **fields,
+    )
+    if run_at is not None:
+        run.status, run.run_at, run.current_step = RunStatus.SCHEDULED, run_at, "Scheduled"
+    return run
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A refresh request that passed validation and permissions: the run it would record, as values."""
+
+    kind: str
+    mode: str
+    requested_by: User | None  # None: the system itself
+    role: str
+    priority: int  # the requested one, else the role's default
+    target_user_id: int | None
+    params: dict[str, object]  # symbols (clean), apply_rebalancing
+    dedup_key: str
+    scope: str
+
+
+def check_refresh_request(
     *,
     kind: str,
     requested_by: Requester,
-    source: str,
     mode: str = RefreshMode.INCREMENTAL,
     priority: int | str | None = None,
     target_user_id: int | None = None,
@@ -188,12 +241,12 @@ def request_refresh(
     apply_rebalancing: bool = False,
     role: str | None = None,
     grants: frozenset[str] = frozenset(),
-    enqueue: bool = True,
-) -> tuple[RefreshRun, bool]:
-    """Record a refresh run and queue it, or return the identical run already active.
+    run_at: datetime | None = None,
+) -> CheckedRequest:
+    """Validate a request and check its permissions (deferring it, with ``run_at``), writing nothing.
 
-    Returns ``(run, created)``. Raises InvalidRefreshRequest, TargetNotFound,
-    PermissionDenied or RateLimitExceeded (interactive sources only) without recording a run.
+    Raises InvalidRefreshRequest, TargetNotFound or PermissionDenied. A real request and a dry
+    run both pass here, so a dry run is refused exactly where the request would be.
     """
     if isinstance(requested_by, AnonymousUser):  # the interfaces let only signed-in users through
         raise PermissionDenied("Sign in to request a refresh.")
@@ -209,7 +262,6 @@ def request_refresh(
     )
     role = role or role_of(requested_by)
     requested_priority = parse_priority(priority)
-    run_priority = requested_priority or access.default_priority(role)
     access.check_refresh_allowed(
         user=requested_by,
         kind=kind,
@@ -219,10 +271,62 @@ def request_refresh(
         apply_rebalancing=apply_rebalancing,
         grants=grants,
     )
-    params = {"symbols": clean_symbols, "apply_rebalancing": bool(apply_rebalancing)}
-    key = dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params)
+    if run_at is not None:
+        access.check_defer_allowed(user=requested_by, grants=grants)
+        deferred.check_run_at(run_at)
+    params: dict[str, object] = {"symbols": clean_symbols, "apply_rebalancing": bool(apply_rebalancing)}
+    return CheckedRequest(
+        kind=kind,
+        mode=mode,
+        requested_by=requested_by,
+        role=role,
+        priority=requested_priority or access.default_priority(role),
+        target_user_id=target_user_id,
+        params=params,
+        dedup_key=dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params),
+        scope=scope_for(kind=kind, target_user_id=target_user_id),
+    )
+
+
+def request_refresh(
+    *,
+    kind: str,
+    requested_by: Requester,
+    source: str,
+    mode: str = RefreshMode.INCREMENTAL,
+    priority: int | str | None = None,
+    target_user_id: int | None = None,
+    symbols: Iterable[str] | None = None,
+    apply_rebalancing: bool = False,
+    role: str | None = None,
+    grants: frozenset[str] = frozenset(),
+    enqueue: bool = True,
+    retry_of: RefreshRun | None = None,
+    run_at: datetime | None = None,
+) -> tuple[RefreshRun, bool]:
+    """Record a refresh run and queue it, or return the identical run already active.
+
+    With ``run_at`` the run is deferred: recorded as scheduled, it enters the queue then
+    (refresh.services.deferred), where an identical active run is joined.
+
+    Returns ``(run, created)``. Raises InvalidRefreshRequest, TargetNotFound,
+    PermissionDenied or RateLimitExceeded (interactive sources only) without recording a run.
+    """
+    checked = check_refresh_request(
+        kind=kind,
+        requested_by=requested_by,
+        mode=mode,
+        priority=priority,
+        target_user_id=target_user_id,
+        symbols=symbols,
+        apply_rebalancing=apply_rebalancing,
+        role=role,
+        grants=grants,
+        run_at=run_at,
+    )
+    requested_by, role, run_priority, key = checked.requested_by, checked.role, checked.priority, checked.dedup_key
     expected_seconds = estimate_duration_seconds(kind=kind, mode=mode)  # before the write lock is taken
-    if rate_limits.counted_in_the_database():
+    if run_at is None and rate_limits.counted_in_the_database():
         # Counting writes rows: an identical request for an active run joins it without a write.
         # (With Redis the insert comes first, and the dedup index stops an identical request.)
         existing = _join_active(key, requested_by=requested_by, role=role, source=source, priority=run_priority)
@@ -234,23 +338,24 @@ def request_refresh(
         user=requested_by,
         role=role,
         kind=kind,
-        target_user_id=target_user_id,
+        target_user_id=checked.target_user_id,
         source=source,
     )
     for _ in range(3):
-        run = RefreshRun(
+        run = _new_run(
+            run_at=run_at,
+            expected_seconds=expected_seconds,
             kind=kind,
             mode=mode,
             priority=run_priority,
             requested_by=requested_by,
             requested_role=role,
             source=source,
-            target_user_id=target_user_id,
-            params=params,
+            target_user_id=checked.target_user_id,
+            params=checked.params,
             dedup_key=key,
-            request_id=current_request_id() or "",
-            scope=scope_for(kind=kind, target_user_id=target_user_id),
-            estimated_completion=timezone.now() + timedelta(seconds=expected_seconds),
+            retry_of=retry_of,
+            scope=checked.scope,
         )
         try:
             refusal = _record(run, check_limits=check_limits, enqueue=enqueue)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from core.heartbeat import Heartbeat
@@ -45,6 +46,18 @@ def scopes_conflict(a: str, b: str) -> bool:
         return True
     family_a, family_b = a.split(":", maxsplit=1)[0], b.split(":", maxsplit=1)[0]
     return family_b in _CONFLICTS.get(family_a, set())
+
+
+def conflicting_scopes(scope: str) -> Q:
+    """A filter on ``RefreshRun.scope`` for the scopes that conflict with this one (``scopes_conflict`` in SQL)."""
+    if scope == "all":
+        return Q()
+    family = scope.split(":", maxsplit=1)[0]
+    others = _CONFLICTS.get(family, set())
+    condition = Q(scope__in=[scope, "all", *sorted(others - {"portfolio"})])
+    if "portfolio" in others:
+        condition |= Q(scope__startswith="portfolio:")
+    return condition
 
 
 def serialise_lease_changes() -> None:

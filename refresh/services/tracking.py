@@ -15,6 +15,7 @@ from django.utils import timezone
 from refresh.errors import RunStopped
 from refresh.models import COMPLETED_STATUSES, RefreshRun, RefreshStep, RunStatus, StepStatus
 from refresh.services.scopes import keep_lease, renew_lease
+from refresh.services.symbol_outcomes import SymbolOutcomes
 
 # Share of the whole run each step stands for; progress moves by these weights.
 STEP_WEIGHTS = {
@@ -139,6 +140,7 @@ class RunTracker:
         # renews at its checkpoints instead.
         self.keeper = None if connection.in_atomic_block else keep_lease(run=run)
         self.wrote_data = False  # set once the run starts saving: a later stop must drop cached figures
+        self.symbol_outcomes = SymbolOutcomes()  # written when the run ends, however it ends
 
     def close(self) -> None:
         """Stop the heartbeat; call once the run has finished."""
@@ -263,13 +265,14 @@ class RunTracker:
 
     def fail_symbols(self, failures: dict[str, str]) -> None:
         self.run.failed_symbols.update(failures)
+        self.symbol_outcomes.fail(failures)
 
     # --- stopping -------------------------------------------------------------------
     def checkpoint(self) -> None:
         """Raise RunStopped when the run was cancelled, is past its limit or lost its lease."""
         if time.monotonic() > self.deadline:
             raise RunStopped(RunStatus.TIMEOUT, f"Stopped after its {self.limit}s time limit.")
-        if RefreshRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+        if RefreshRun.objects.filter(pk=self.run.pk, cancel_requested_at__isnull=False).exists():
             raise RunStopped(RunStatus.CANCELLED, "Cancelled on request.")
         if self.keeper is not None:
             if self.keeper.lost.is_set():

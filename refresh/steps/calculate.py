@@ -1,5 +1,7 @@
 """The "Recalculating metrics" step: portfolio metrics, signals, strategies, comparisons."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 
 from market_data.models import Asset
@@ -21,6 +23,35 @@ def portfolios_to_recalculate(*, plan: RefreshPlan, changed_symbols: list[str]) 
     return portfolio_ids_holding(asset_ids=asset_ids)
 
 
+@dataclass(frozen=True)
+class CalculationTargets:
+    """Which calculations a run does once it knows which prices changed, and for which portfolios
+    (None: all of them)."""
+
+    portfolio_ids: list[int] | None  # metrics and strategies
+    comparison_ids: list[int] | None  # benchmark comparisons: all of them when the benchmark's price changed
+    signals: bool
+    strategies: bool
+    metrics: bool
+    comparisons: bool
+
+
+def calculation_targets(*, plan: RefreshPlan, changed_symbols: list[str]) -> CalculationTargets:
+    """What the plan's calculations cover given the changed prices (a dry run passes every symbol it would fetch)."""
+    portfolio_ids = portfolios_to_recalculate(plan=plan, changed_symbols=changed_symbols)
+    nothing_changed = portfolio_ids == [] and plan.only_changed
+    benchmark_changed = settings.BENCHMARK_SYMBOL in changed_symbols
+    comparison_ids = None if (benchmark_changed and plan.portfolio_ids is None) else portfolio_ids
+    return CalculationTargets(
+        portfolio_ids=portfolio_ids,
+        comparison_ids=comparison_ids,
+        signals=plan.signals and not nothing_changed,
+        strategies=plan.strategies and portfolio_ids != [],
+        metrics=plan.metrics and portfolio_ids != [],
+        comparisons=plan.comparisons and comparison_ids != [],
+    )
+
+
 def recalculate(*, tracker: RunTracker, plan: RefreshPlan, changed_symbols: list[str], record) -> list[int] | None:
     """Run the plan's calculations; returns the portfolio ids touched (None: all of them).
 
@@ -28,9 +59,9 @@ def recalculate(*, tracker: RunTracker, plan: RefreshPlan, changed_symbols: list
     portfolio is valued on its own calendar, so recalculating some portfolios stores the same
     figures for them as recalculating all (docs/figures.md).
     """
-    portfolio_ids = portfolios_to_recalculate(plan=plan, changed_symbols=changed_symbols)
+    targets = calculation_targets(plan=plan, changed_symbols=changed_symbols)
     with shared_price_reads():
-        counts = _calculate(tracker=tracker, plan=plan, changed_symbols=changed_symbols, portfolio_ids=portfolio_ids)
+        counts = _calculate(tracker=tracker, plan=plan, targets=targets)
     record.counts = counts
     tracker.count_items("portfolios", counts.get("portfolios", counts.get("comparisons", 0)))
     tracker.count_items(
@@ -42,34 +73,28 @@ def recalculate(*, tracker: RunTracker, plan: RefreshPlan, changed_symbols: list
     )
     if counts.get("strategy_applied"):
         tracker.count_items("rebalanced", counts["strategy_applied"])
-    return portfolio_ids
+    return targets.portfolio_ids
 
 
-def _calculate(
-    *, tracker: RunTracker, plan: RefreshPlan, changed_symbols: list[str], portfolio_ids: list[int] | None
-) -> dict[str, int]:
-    """Each calculation the plan asks for; returns what each stored."""
-    nothing_changed = portfolio_ids == [] and plan.only_changed
+def _calculate(*, tracker: RunTracker, plan: RefreshPlan, targets: CalculationTargets) -> dict[str, int]:
+    """Each calculation the targets ask for; returns what each stored."""
     counts = {}
-    if plan.signals and not nothing_changed:
+    if targets.signals:
         counts["signals"] = recalculate_signals()
-    if plan.strategies and portfolio_ids != []:
+    if targets.strategies:
         strategy_counts = recalculate_strategies(
-            portfolio_ids=portfolio_ids,
+            portfolio_ids=targets.portfolio_ids,
             apply=plan.apply_rebalancing,
             refresh_id=tracker.run.refresh_id,
             on_progress=tracker.progress_within_step,
         )
         counts.update({f"strategy_{k}": v for k, v in strategy_counts.items()})
-    if plan.metrics and portfolio_ids != []:
+    if targets.metrics:
         counts["portfolios"] = recalculate_portfolio_metrics(
-            portfolio_ids=portfolio_ids, on_progress=tracker.progress_within_step
+            portfolio_ids=targets.portfolio_ids, on_progress=tracker.progress_within_step
         )
-    if plan.comparisons:
-        benchmark_changed = settings.BENCHMARK_SYMBOL in changed_symbols
-        comparison_ids = None if (benchmark_changed and plan.portfolio_ids is None) else portfolio_ids
-        if comparison_ids != []:
-            counts["comparisons"] = recalculate_benchmark_comparisons(
-                portfolio_ids=comparison_ids, on_progress=tracker.progress_within_step
-            )
+    if targets.comparisons:
+        counts["comparisons"] = recalculate_benchmark_comparisons(
+            portfolio_ids=targets.comparison_ids, on_progress=tracker.progress_within_step
+        )
     return counts

@@ -2,7 +2,8 @@
 
 market_data fetches within the shared credit budget (waves, waits, retries, screening) and
 knows nothing of runs; this step hands it the plan and the run's tracker, and turns its
-rate-limit warnings and anomalies into the run's record and refresh events.
+rate-limit warnings and anomalies into the run's record and refresh events; a price held back
+is its symbol's outcome.
 """
 
 from market_data.anomalies import Anomaly
@@ -52,4 +53,5 @@ def fetch_market_data(*, tracker: RunTracker, plan: RefreshPlan, provider: Marke
     )
     if data.anomalies:
         _list_anomalies(run, data.anomalies)
+        tracker.symbol_outcomes.hold_back(data.anomalies)
     return data

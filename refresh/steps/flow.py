@@ -17,12 +17,18 @@ from refresh.steps.plan import RefreshPlan, build_plan
 
 
 def _update_database(tracker: RunTracker, data: FetchedData, provider_name: str, record) -> list[str]:
-    """Store quotes and bars; returns the symbols whose figures changed."""
+    """Store quotes and bars; returns the symbols whose figures changed.
+
+    Each stored symbol's outcome is updated when its quote is new or changed or bars came,
+    else unchanged.
+    """
     tracker.wrote_data = True
     changed = store_quotes(quotes=data.quotes, source=provider_name, fetched_at=timezone.now())
+    tracker.symbol_outcomes.store(symbols=[quote.symbol for quote in data.quotes], changed=changed)
     tracker.report_progress(1, 2)  # quotes and bars belong together: no stop in between
     bars = store_history(histories=data.histories)
     history_symbols = [h.symbol for h in data.histories if len(h.dates)]
+    tracker.symbol_outcomes.store(symbols=[h.symbol for h in data.histories], changed=history_symbols)
     tracker.count_items("prices", len(data.quotes))
     tracker.count_items("bars", bars)
     record.counts = {"quotes": len(data.quotes), "quotes_changed": len(changed), "bars": bars}
@@ -55,6 +61,7 @@ def run_refresh_steps(tracker: RunTracker) -> None:
     """Do the run's work, recording each step; raises RunStopped to stop between batches."""
     provider = get_provider()
     plan = build_plan(tracker.run)
+    tracker.symbol_outcomes.skip(plan.fresh_symbols)  # unless their history is fetched after all
     with tracker.step("Fetching data") as record:
         if plan.fetches:
             data = fetch_market_data(tracker=tracker, plan=plan, provider=provider)

@@ -113,25 +113,34 @@ def _target_portfolio_ids(run: RefreshRun) -> list[int]:
     return portfolio_ids_for_user(user_id=run.target_user_id)
 
 
-def _universe(run: RefreshRun) -> list[str]:
+def _universe(run: RefreshRun, *, create_assets: bool) -> list[str]:
+    """The symbols the run is about. All and benchmark runs create the benchmark's asset if it is
+    missing; without ``create_assets`` (a dry run) they plan as if they had, writing nothing."""
     benchmark = settings.BENCHMARK_SYMBOL
+    missing: list[str] = []
+    if run.kind in (RefreshKind.BENCHMARK, RefreshKind.ALL):
+        if create_assets:
+            ensure_assets(symbols=[benchmark])
+        else:
+            missing = market_selectors.missing_symbols(symbols=[benchmark])
     if run.kind == RefreshKind.BENCHMARK:
-        ensure_assets(symbols=[benchmark])
         return [benchmark]
     if run.kind == RefreshKind.PORTFOLIO:
         portfolio_ids = _target_portfolio_ids(run)
         return asset_symbols(asset_ids=held_asset_ids(portfolio_ids=portfolio_ids))
     if run.kind == RefreshKind.PRICES and run.params.get("symbols"):
         return list(run.params["symbols"])
-    if run.kind == RefreshKind.ALL:
-        ensure_assets(symbols=[benchmark])
-    return market_selectors.active_symbols() if run.kind != RefreshKind.STRATEGY else []
+    return [*market_selectors.active_symbols(), *missing] if run.kind != RefreshKind.STRATEGY else []
 
 
-def build_plan(run: RefreshRun) -> RefreshPlan:
-    """Decide the run's work. Smart mode drops symbols whose quote is still fresh."""
+def build_plan(run: RefreshRun, *, create_assets: bool = True) -> RefreshPlan:
+    """Decide the run's work. Smart mode drops symbols whose quote is still fresh.
+
+    ``run`` may be unsaved (a dry run plans the run a request would record); with
+    ``create_assets=False`` planning writes nothing.
+    """
     now = timezone.now()
-    symbols = by_priority(_universe(run))
+    symbols = by_priority(_universe(run, create_assets=create_assets))
     plan = RefreshPlan(quote_symbols=symbols, apply_rebalancing=run.params.get("apply_rebalancing", False))
     if run.mode == RefreshMode.SMART:
         plan.quote_symbols, plan.fresh_symbols = _stale_only(symbols, now)

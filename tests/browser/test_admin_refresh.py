@@ -22,6 +22,11 @@ def _refresh_now(page, kind: str, *, mode: str = "incremental") -> RefreshRun:
     before = set(RefreshRun.objects.values_list("pk", flat=True))
     page.select_option("#refresh-now-mode", mode)
     page.click(f"#refresh-now-{kind}")
+    if mode == "full":  # a full refresh shows its dry run's plan first; the second click starts it
+        expect(page.locator("#refresh-plan-symbols")).to_contain_text("SPY")
+        assert not RefreshRun.objects.exclude(pk__in=before).exists()
+        screenshot(page, f"00-confirm-full-{kind}")
+        page.click("#refresh-confirm")
     expect(page.locator("ul.messagelist li").first).to_contain_text(f"({mode}) requested")
     run = RefreshRun.objects.exclude(pk__in=before).get()
     row = page.locator("#result_list tbody tr", has_text=run.refresh_id)

@@ -224,6 +224,7 @@ def test_migration_creates_the_three_role_groups_with_their_permissions(db):
         "request_emergency",
         "apply_rebalancing",
         "cancel_any_run",
+        "defer_runs",
         "view_all_runs",
     }
     assert codenames("support") == {

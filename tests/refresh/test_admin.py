@@ -305,7 +305,7 @@ def test_cancel_asks_a_running_run_to_stop(admin_web, admin):
     response = admin_web.post(reverse("admin:refresh_refreshrun_cancel", args=[run.pk]))
 
     run.refresh_from_db()
-    assert run.cancel_requested
+    assert run.cancelling
     assert run.status == RunStatus.IN_PROGRESS
     assert _messages(response) == [f"Run {run.refresh_id} asked to stop at its next batch."]
 
@@ -354,7 +354,7 @@ def test_cancel_selected_runs_cancels_what_it_may_and_reports_the_rest(support, 
         admins.pk: RunStatus.QUEUED,
         finished.pk: RunStatus.SUCCESS,
     }
-    assert RefreshRun.objects.get(pk=own_running.pk).cancel_requested
+    assert RefreshRun.objects.get(pk=own_running.pk).cancelling
 
 
 def test_runs_cannot_be_added_or_edited_in_the_admin(admin_web, admin):
@@ -364,3 +364,85 @@ def test_runs_cannot_be_added_or_edited_in_the_admin(admin_web, admin):
     admin_web.post(reverse("admin:refresh_refreshrun_change", args=[run.pk]), {"status": "success"})
     run.refresh_from_db()
     assert run.status == RunStatus.QUEUED
+
+
+# --- reprioritise and retry ----------------------------------------------------------------------
+
+
+def test_a_queued_run_is_reprioritised_from_its_page(admin_web, admin):
+    run = _run(requested_by=admin, priority=RunPriority.LOW)
+    page = admin_web.get(reverse("admin:refresh_refreshrun_change", args=[run.pk])).content.decode()
+    assert 'id="refresh-reprioritise"' in page
+    assert '<option value="emergency">' in page
+
+    response = admin_web.post(reverse("admin:refresh_refreshrun_reprioritise", args=[run.pk]), {"priority": "high"})
+
+    run.refresh_from_db()
+    assert run.priority == RunPriority.HIGH
+    assert _messages(response) == [f"Run {run.refresh_id} is now at high priority."]
+    assert run.steps.get(name="Reprioritised").message == "Set to high by admin. Was low."
+
+
+def test_a_running_run_offers_no_reprioritise_and_refuses_one(admin_web, admin):
+    run = _run(requested_by=admin, status=RunStatus.IN_PROGRESS, started_at=timezone.now())
+    page = admin_web.get(reverse("admin:refresh_refreshrun_change", args=[run.pk])).content.decode()
+    assert 'id="refresh-reprioritise"' not in page
+
+    response = admin_web.post(reverse("admin:refresh_refreshrun_reprioritise", args=[run.pk]), {"priority": "high"})
+
+    assert "only a queued run can be reprioritised" in _messages(response)[0]
+    assert RefreshRun.objects.get(pk=run.pk).priority == RunPriority.MEDIUM
+
+
+def test_support_reprioritises_only_its_own_runs_and_not_to_emergency(client, support, admin):
+    client.force_login(support)
+    theirs = _run(requested_by=admin)
+    own = _run(requested_by=support, requested_role="support")
+    assert (
+        'id="refresh-reprioritise"'
+        not in client.get(reverse("admin:refresh_refreshrun_change", args=[theirs.pk])).content.decode()
+    )
+    page = client.get(reverse("admin:refresh_refreshrun_change", args=[own.pk])).content.decode()
+    assert '<option value="high">' in page
+    assert '<option value="emergency">' not in page
+
+    refused = client.post(reverse("admin:refresh_refreshrun_reprioritise", args=[own.pk]), {"priority": "emergency"})
+    forbidden = client.post(reverse("admin:refresh_refreshrun_reprioritise", args=[theirs.pk]), {"priority": "low"})
+
+    assert refused.status_code == forbidden.status_code == HTTPStatus.FORBIDDEN
+    assert (
+        RefreshRun.objects.get(pk=own.pk).priority
+        == RefreshRun.objects.get(pk=theirs.pk).priority
+        == RunPriority.MEDIUM
+    )
+
+
+def test_a_failed_prices_run_is_retried_from_its_page(admin_web, admin, settings, django_capture_on_commit_callbacks):
+    settings.REFRESH_COOLDOWN_SECONDS = 0
+    failed = _run(requested_by=admin, status=RunStatus.PARTIAL, failed_symbols={"AAPL": "provider error"})
+    page = admin_web.get(reverse("admin:refresh_refreshrun_change", args=[failed.pk])).content.decode()
+    assert "Retry failed symbols" in page
+    assert 'id="refresh-retry-all"' in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_web.post(reverse("admin:refresh_refreshrun_retry", args=[failed.pk]))
+
+    retry = RefreshRun.objects.get(retry_of=failed)
+    assert retry.source == RunSource.ADMIN
+    assert retry.params["symbols"] == ["AAPL"]
+    assert response["Location"] == reverse("admin:refresh_refreshrun_change", args=[retry.pk])
+    assert _messages(response) == [f"Retry of {failed.refresh_id} started: run {retry.refresh_id}."]
+    assert admin_web.get(reverse("admin:refresh_refreshrun_change", args=[retry.pk])).status_code == HTTPStatus.OK
+
+
+def test_a_successful_run_offers_no_retry_and_refuses_one(admin_web, admin):
+    done = _run(requested_by=admin, status=RunStatus.SUCCESS)
+    assert (
+        'id="refresh-retry"'
+        not in admin_web.get(reverse("admin:refresh_refreshrun_change", args=[done.pk])).content.decode()
+    )
+
+    response = admin_web.post(reverse("admin:refresh_refreshrun_retry", args=[done.pk]))
+
+    assert "only a failed, partial, timed-out or cancelled run can be retried" in _messages(response)[0]
+    assert not RefreshRun.objects.filter(retry_of=done).exists()

@@ -172,7 +172,10 @@ def test_the_status_shows_progress_while_active_and_the_outcome_once_finished(ad
         "priority",
         "progress",
         "current_step",
+        "queue_position",
         "estimated_completion",
+        "run_at",
+        "cancel_requested_at",
     ]
     assert (queued["priority"], queued["progress"], queued["current_step"]) == ("high", 0.0, "Queued")
 
@@ -190,7 +193,8 @@ def test_the_status_shows_progress_while_active_and_the_outcome_once_finished(ad
     ]
     assert cancelled["timestamp"].endswith("Z")
     # Cancelled before it started: no duration was recorded, and the status says 0.
-    assert (cancelled["duration_ms"], cancelled["items_updated"], cancelled["errors"]) == (0, {}, [])
+    no_items = {"prices": 0, "portfolios": 0, "metrics": 0}
+    assert (cancelled["duration_ms"], cancelled["items_updated"], cancelled["errors"]) == (0, no_items, [])
 
 
 def test_a_skipped_runs_status_says_why(demo, admin):

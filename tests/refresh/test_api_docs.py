@@ -46,13 +46,21 @@ def test_every_endpoint_is_documented_with_its_responses(schema):
     assert "requestBody" not in cancel
     assert set(cancel["responses"]) >= {"200", "403", "404", "409"}
     run_filters = {p["name"] for p in paths[f"{BASE}/runs/"]["get"]["parameters"]}
-    assert run_filters >= {"kind", "status", "mode", "source", "page"}
+    assert run_filters >= {"kind", "status", "mode", "source", "page", "priority", "requested_by", "target_user_id"}
+    assert run_filters >= {"created_after", "created_before", "retry_of"}
+    reprioritise = paths[f"{BASE}/runs/{{refresh_id}}/"]["patch"]
+    assert set(reprioritise["responses"]) >= {"200", "400", "403", "404", "409"}
+    retry = paths[f"{BASE}/runs/{{refresh_id}}/retry/"]["post"]
+    assert set(retry["responses"]) >= {"200", "202", "403", "404", "409", "429"}
+    trigger = paths[f"{BASE}/prices/"]["post"]
+    assert "Idempotency-Key" in {p["name"] for p in trigger["parameters"] if p["in"] == "header"}
+    assert "422" in trigger["responses"]
 
 
 def test_schema_describes_the_request_body_and_error_shape(schema):
     components = schema["components"]["schemas"]
     body = components["RefreshRequestRequest"]["properties"]
-    assert set(body) == {"mode", "priority", "wait", "symbols", "apply_rebalancing"}
+    assert set(body) == {"mode", "priority", "wait", "symbols", "apply_rebalancing", "run_at", "dry_run"}
     assert components["RefreshModeEnum"]["enum"] == ["full", "incremental", "smart"]
     error = components["ErrorResponse"]
     assert error["required"] == ["error", "status"]

@@ -160,7 +160,7 @@ def test_a_run_past_its_time_limit_ends_as_timeout_and_frees_its_scope(demo, set
 def test_a_running_run_cancelled_stops_at_its_next_batch(demo):
     run = claim_next_run(run_id=make_run("prices").pk)
     assert run is not None
-    RefreshRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    RefreshRun.objects.filter(pk=run.pk).update(cancel_requested_at=timezone.now())
     run = execute_claimed_run(run)
     assert run.status == RunStatus.CANCELLED
     assert not ScopeLease.objects.exists()

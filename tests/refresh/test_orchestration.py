@@ -59,8 +59,8 @@ def test_queued_runs_start_in_priority_order_and_emergency_does_not_wait(workers
     seed_demo(users=5, assets=10, years=1)
     users = {u.username: u.pk for u in get_user_model().objects.all()}
     settings.REFRESH_EMERGENCY_LANE = True  # this process queues the emergency's pickup in that lane too
-    workers.start(MOCK_PROVIDER_LATENCY=3, REFRESH_EMERGENCY_LANE="true")
-    workers.start(MOCK_PROVIDER_LATENCY=3, Q_CLUSTER_NAME="emergency", REFRESH_EMERGENCY_LANE="true")
+    workers.start(MOCK_PROVIDER_LATENCY=2, REFRESH_EMERGENCY_LANE="true")
+    workers.start(MOCK_PROVIDER_LATENCY=2, Q_CLUSTER_NAME="emergency", REFRESH_EMERGENCY_LANE="true")
     busy = request("portfolio", target_user_id=users["bob"], priority="medium")
     wait_until(
         lambda: RefreshRun.objects.get(pk=busy.pk).status == RunStatus.IN_PROGRESS, message="the busy run to start"

@@ -1,21 +1,26 @@
-"""manage.py refresh: start a refresh run from the terminal and show its progress.
+"""manage.py refresh: start a refresh run from the terminal and show its progress, or with
+``--dry-run`` show what it would do and start nothing.
 
-Exit codes: 0 success (or skipped), 1 failed, 2 partial, 3 timeout or cancelled, 64 bad arguments.
+Exit codes: 0 success (or skipped, or a dry run), 1 failed, 2 partial, 3 timeout or cancelled, 64 bad arguments.
 """
 
 import argparse
 import json
+from datetime import datetime
 from typing import NoReturn
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from refresh.api.serializers import RunStatusSerializer
+from refresh.api.serializers import RefreshPlanSerializer, RunStatusSerializer
 from refresh.errors import RefreshError
 from refresh.models import RefreshKind, RefreshMode, RunPriority, RunSource, RunStatus
 from refresh.selectors import wait_for_run
+from refresh.services.dry_run import plan_refresh
 from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
 
@@ -29,15 +34,89 @@ EXIT_CODES: dict[str, int] = {
 USAGE_ERROR = 64
 EPILOG = """output:
   a progress bar of the run's steps on stderr (none with --json);
-  the final response as JSON on stdout (one line with --json).
+  the final response as JSON on stdout (one line with --json);
+  with --at, the scheduled run's status at once;
+  --dry-run: the plan as text (as JSON with --json); nothing is started, recorded or spent.
 
 exit codes:
-  0   success (or skipped: nothing needed doing)
+  0   success (or skipped: nothing needed doing; or a dry run)
   1   failed
   2   partial: some symbols failed, the rest was saved
   3   timeout or cancelled
   64  bad arguments, refused permission or an unknown user; nothing was started
 """
+
+
+def _zoned_time(value: str) -> datetime:
+    """--at's ISO 8601 time, which must name its zone."""
+    moment = parse_datetime(value)
+    if moment is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time, e.g. 2026-12-08T02:00:00Z")
+    if timezone.is_naive(moment):
+        raise argparse.ArgumentTypeError("give the time with its zone, e.g. 2026-12-08T02:00:00Z")
+    return moment
+
+
+def plan_text(plan: dict) -> str:
+    """A dry run's plan (as RefreshPlanSerializer renders it) for a person at a terminal."""
+    target = f" of user {plan['target_user_id']}'s portfolios" if plan["target_user_id"] else ""
+    lines = [
+        "Dry run: nothing was started, recorded or spent.",
+        f"{plan['kind']} refresh{target}, {plan['mode']} mode, {plan['priority']} priority.",
+        _outcome_line(plan),
+    ]
+    symbols = plan["symbols"]
+    if symbols:
+        lines.append(
+            f"Fetch {len(symbols)} symbols from {plan['provider']}: {plan['provider_calls']} provider calls, "
+            f"{plan['credits']} credits{_budget_note(plan)}."
+        )
+        width = max(len(entry["symbol"]) for entry in symbols)
+        for entry in symbols:
+            what = ["quote"] if entry["quote"] else []
+            if entry["history_start"]:
+                what.append(f"history {entry['history_start']} to {entry['history_end']}")
+            lines.append(f"  {entry['symbol']:<{width}}  {', '.join(what)}")
+    else:
+        lines.append("Fetch nothing: no provider call, no credit.")
+    if plan["skipped_fresh"]:
+        lines.append(f"Skipped, quote still fresh: {', '.join(plan['skipped_fresh'])}.")
+    if plan["recalculates"]:
+        bound = " at most: only those whose prices change" if plan["portfolios_only_if_changed"] else ""
+        lines.append(f"Recalculate {', '.join(plan['recalculates'])} for {plan['portfolios']} portfolios{bound}.")
+    else:
+        lines.append("Recalculate nothing.")
+    if plan["apply_rebalancing"]:
+        lines.append("Apply the rebalance proposals to holdings.")
+    eta = f"; estimated completion {plan['estimated_completion']}" if plan["estimated_completion"] else ""
+    lines.append(f"Expected duration: {plan['expected_duration_seconds']:.0f} s{eta}.")
+    return "\n".join(lines)
+
+
+def _outcome_line(plan: dict) -> str:
+    behind = ", ".join(plan["queued_behind"])
+    if plan["outcome"] == "join":
+        return f"Would join the identical active run {plan['refresh_id']}" + (
+            f", queued behind {behind}." if behind else "."
+        )
+    if plan["outcome"] == "replay":
+        return f"Would return run {plan['refresh_id']}, which this idempotency key started."
+    if plan["outcome"] == "queue":
+        return f"Would queue a new run behind {behind} (position {plan['queue_position']})."
+    if plan["outcome"] == "schedule":
+        return "Would record a deferred run, entering the queue at its time."
+    return "Would start a new run: no conflicting run is active."
+
+
+def _budget_note(plan: dict) -> str:
+    notes = []
+    if plan["credit_minutes"] > 1:
+        notes.append(f"over {plan['credit_minutes']} minutes of the per-minute budget")
+    if plan["credits_left_today"] is not None:
+        notes.append(f"{plan['credits_left_today']} left today")
+    if plan["symbols_not_fetched_today"]:
+        notes.append(f"{plan['symbols_not_fetched_today']} symbol requests beyond today's credits")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -87,27 +166,42 @@ class Command(BaseCommand):
         parser.add_argument("--as-user", metavar="USERNAME", help="Act as this user instead of the system.")
         parser.add_argument("--queue", action="store_true", help="Hand the run to the workers and follow it.")
         parser.add_argument("--detach", action="store_true", help="With --queue: print the queued run and exit.")
+        parser.add_argument(
+            "--at",
+            type=_zoned_time,
+            metavar="TIME",
+            help="Defer the run to this ISO 8601 time with its zone (within 7 days): print the scheduled run and exit.",
+        )
         parser.add_argument("--json", action="store_true", help="Print only the JSON response, no progress bar.")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Print what the run would fetch, spend and recalculate, and start nothing.",
+        )
 
     def handle(self, *args, **options):
         kind = RefreshKind.PORTFOLIO if options["portfolio"] is not None else options["kind"]
+        if options["dry_run"] and options["queue"]:
+            raise CommandError("--dry-run starts nothing to queue or follow.", returncode=USAGE_ERROR)
         user = self._user(options["as_user"])
-        symbols = [s for s in (options["symbols"] or "").split(",") if s.strip()]
+        request = {
+            "kind": kind,
+            "requested_by": user,
+            "mode": options["mode"],
+            "priority": options["priority"],
+            "target_user_id": options["portfolio"],
+            "symbols": [s for s in (options["symbols"] or "").split(",") if s.strip()],
+            "apply_rebalancing": options["apply_rebalancing"],
+            "run_at": options["at"],
+        }
         try:
-            run, _ = request_refresh(
-                kind=kind,
-                requested_by=user,
-                source=RunSource.COMMAND,
-                mode=options["mode"],
-                priority=options["priority"],
-                target_user_id=options["portfolio"],
-                symbols=symbols,
-                apply_rebalancing=options["apply_rebalancing"],
-                enqueue=options["queue"],
-            )
+            if options["dry_run"]:
+                self._print_plan(plan_refresh(**request), as_json=options["json"])
+                return
+            run, _ = request_refresh(source=RunSource.COMMAND, enqueue=options["queue"], **request)
         except (RefreshError, PermissionDenied) as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR) from exc
-        if not (options["queue"] and options["detach"]):
+        if run.status != RunStatus.SCHEDULED and not (options["queue"] and options["detach"]):
             bar = ProgressBar(enabled=not options["json"])
             try:
                 if options["queue"]:
@@ -121,6 +215,10 @@ class Command(BaseCommand):
         code = EXIT_CODES.get(run.status, 0)
         if code:
             raise SystemExit(code)
+
+    def _print_plan(self, plan, *, as_json: bool) -> None:
+        data = RefreshPlanSerializer(plan).data
+        self.stdout.write(json.dumps(data) if as_json else plan_text(data))
 
     def _user(self, username):
         if not username:
