@@ -50,3 +50,11 @@ class RunStopped(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class RunPreempted(RunStopped):
+    """Raised at a checkpoint when an emergency run needs this run's scope: it goes back to the queue."""
+
+    def __init__(self, by: str):
+        super().__init__("queued", f"Pre-empted by emergency run {by}.")
+        self.by = by

@@ -119,6 +119,14 @@ class RefreshRun(models.Model):
     cancel_requested_at = models.DateTimeField(
         null=True, blank=True, help_text="When a cancel was asked for; a running run stops at its next batch."
     )
+    preempted_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="An emergency run this running run makes way for at its next batch.",
+    )
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries", help_text="The run retried."
     )

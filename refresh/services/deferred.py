@@ -22,6 +22,7 @@ from refresh.errors import InvalidRefreshRequest
 from refresh.models import RefreshRun, RunPriority, RunStatus
 from refresh.selectors import active_runs_with_key
 from refresh.services.dispatch import enqueue_pickup_on_commit
+from refresh.services.preemption import preempt_for
 from refresh.services.tracking import estimate_duration_seconds, last_step_position, record_instant_step
 
 MAX_DEFERRAL = timedelta(days=7)
@@ -89,6 +90,7 @@ def enter_queue(run: RefreshRun) -> RefreshRun:
                     name="Entered the queue",
                     message=f"Deferred to {run.run_at:%Y-%m-%d %H:%M:%S %Z}.",
                 )
+                preempt_for(run)
                 enqueue_pickup_on_commit(emergency=run.priority >= RunPriority.EMERGENCY)
     except IntegrityError:  # the dedup index: an identical run is queued or running
         active = active_runs_with_key(run.dedup_key).first()

@@ -13,7 +13,7 @@ from core.log_context import request_context
 from core.log_redaction import redact_text
 from core.read_cache import invalidate_everything
 from market_data.fetching import DAY_CREDITS_GONE
-from refresh.errors import RunNotCancellable, RunStopped
+from refresh.errors import RunNotCancellable, RunPreempted, RunStopped
 from refresh.models import COMPLETED_STATUSES, RefreshRun, RunStatus, ScopeLease
 from refresh.selectors import runs_waiting
 from refresh.services import access, deferred
@@ -114,6 +114,31 @@ def _finish(tracker: RunTracker, status: str) -> bool:
     return bool(saved)
 
 
+def _requeue(tracker: RunTracker, stop: RunPreempted) -> bool:
+    """Put a pre-empted run back in the queue, with what it saved kept; False when it was ended
+    elsewhere meanwhile (reaped as lost)."""
+    run = tracker.run
+    with tracker.step("Pre-empted", checkpoint=False) as record:
+        record.message = (
+            f"Stopped between batches for emergency run {stop.by}; what it saved is kept. "
+            "Back in the queue at its place, to resume after it."
+        )
+    with transaction.atomic():  # whoever sees it queued sees its scope free
+        saved = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
+            status=RunStatus.QUEUED,
+            preempted_by=None,
+            worker="",
+            lease_expires_at=None,
+            current_step="Queued (pre-empted)",
+            progress=0.0,
+            items_updated=run.items_updated,
+            errors=run.errors,
+            failed_symbols=run.failed_symbols,
+        )
+        release_lease(run=run)
+    return bool(saved)
+
+
 def execute_claimed_run(
     run: RefreshRun, *, claimed_at: float | None = None, listener: Callable[[RefreshRun], object] | None = None
 ) -> RefreshRun:
@@ -138,6 +163,7 @@ def _execute_claimed_run(
     run.refresh_from_db()
     tracker = RunTracker(run, listener=listener)
     status: str = RunStatus.FAILED
+    preempted: RunPreempted | None = None
     try:
         tracker.record_finished_step(
             "Acquiring lock",
@@ -147,6 +173,8 @@ def _execute_claimed_run(
         )
         run_refresh_steps(tracker)
         status = _final_status(run)
+    except RunPreempted as stop:
+        preempted = stop
     except RunStopped as stop:
         status = stop.status
         tracker.add_error(stop.reason)
@@ -158,10 +186,15 @@ def _execute_claimed_run(
             # Some batches were saved before the run ended early: no cached figure may outlive them.
             invalidate_everything()
         try:
-            finished = _finish(tracker, status)
+            finished = _requeue(tracker, preempted) if preempted else _finish(tracker, status)
         finally:
             tracker.close()
             release_lease(run=run)  # again, in case recording the outcome failed
+    if preempted is not None and finished:
+        logger.info("refresh run %s pre-empted by %s: back in the queue", run.refresh_id, preempted.by)
+        enqueue_pickup(emergency=True)  # this worker, now free, takes the emergency run
+        run.refresh_from_db()
+        return run
     if not finished:
         logger.warning("refresh run %s was already ended elsewhere (lease lost); result discarded", run.refresh_id)
         run.refresh_from_db()
@@ -194,7 +227,10 @@ def execute_run_in_process(
         began = time.monotonic()
         claimed = claim_next_run(run_id=run.pk)
         if claimed is not None:
-            return execute_claimed_run(claimed, claimed_at=began, listener=listener)
+            run = execute_claimed_run(claimed, claimed_at=began, listener=listener)
+            if run.status != RunStatus.QUEUED:
+                return run
+            continue  # pre-empted: it resumes here once the emergency run has freed the scope
         run.refresh_from_db()
         if listener:
             listener(run)

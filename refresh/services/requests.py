@@ -27,7 +27,7 @@ from refresh.models import (
     RunStatus,
 )
 from refresh.selectors import active_runs_with_key
-from refresh.services import access, deferred, rate_limits
+from refresh.services import access, deferred, preemption, rate_limits
 from refresh.services.access import Requester
 from refresh.services.dispatch import enqueue_pickup_on_commit
 from refresh.services.execution import fail_if_lost
@@ -111,13 +111,15 @@ def _change_queued(
 ) -> bool:
     """Change a still-queued run and record the change as a step, in one transaction (a worker
     claiming the run meanwhile waits, then sees the step); False when a worker took it first.
-    A run raised to emergency gets the emergency lane's pickup too."""
+    A run raised to emergency pre-empts the runs in its way and gets the emergency lane's pickup."""
     with transaction.atomic():
         queued = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, **only_if)
         changed = queued.update(priority=priority, **changes)
         if changed:
             record_instant_step(run=run, position=last_step_position(run) + 1, name=step, message=message)
             if priority >= RunPriority.EMERGENCY:
+                run.priority = priority
+                preemption.preempt_for(run)
                 enqueue_pickup_on_commit(emergency=True)
     run.refresh_from_db()
     return bool(changed)
@@ -171,8 +173,10 @@ def _record(
             check_limits()
         if run.status == RunStatus.SCHEDULED:
             deferred.schedule_start(run)
-        elif enqueue:
-            enqueue_pickup_on_commit(emergency=run.priority >= RunPriority.EMERGENCY)
+        else:
+            preemption.preempt_for(run)
+            if enqueue:
+                enqueue_pickup_on_commit(emergency=run.priority >= RunPriority.EMERGENCY)
     return None
 
 

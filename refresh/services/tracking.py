@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from refresh.errors import RunStopped
+from refresh.errors import RunPreempted, RunStopped
 from refresh.models import COMPLETED_STATUSES, RefreshRun, RefreshStep, RunStatus, StepStatus
 from refresh.services.scopes import keep_lease, renew_lease
 from refresh.services.symbol_outcomes import SymbolOutcomes
@@ -269,11 +269,19 @@ class RunTracker:
 
     # --- stopping -------------------------------------------------------------------
     def checkpoint(self) -> None:
-        """Raise RunStopped when the run was cancelled, is past its limit or lost its lease."""
+        """Raise RunStopped when the run was cancelled, is past its limit or lost its lease, and
+        RunPreempted when an emergency run needs its scope."""
         if time.monotonic() > self.deadline:
             raise RunStopped(RunStatus.TIMEOUT, f"Stopped after its {self.limit}s time limit.")
-        if RefreshRun.objects.filter(pk=self.run.pk, cancel_requested_at__isnull=False).exists():
+        cancelled, preempted_by = (
+            RefreshRun.objects.filter(pk=self.run.pk)
+            .values_list("cancel_requested_at", "preempted_by__refresh_id")
+            .get()
+        )
+        if cancelled is not None:
             raise RunStopped(RunStatus.CANCELLED, "Cancelled on request.")
+        if preempted_by is not None:
+            raise RunPreempted(preempted_by)
         if self.keeper is not None:
             if self.keeper.lost.is_set():
                 raise RunStopped(RunStatus.FAILED, "Lease lost: another worker took over the scope.")
