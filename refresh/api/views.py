@@ -87,10 +87,7 @@ class RefreshTriggerViewSet(viewsets.GenericViewSet):
             target_user_id=target_user_id,
             **params.validated_data,
         )
-        if key is None:
-            run, created = start()
-        else:
-            run, created = start_once(requester=request.user, key=key, fingerprint=fingerprint, start=start)
+        run, created = start_once(requester=request.user, key=key, fingerprint=fingerprint, start=start)
         if wait and not run.is_finished:
             run = wait_for_run_within_bounds(run=run, requester_id=request.user.pk, seconds=wait)
         return run_response(run, created=created)

@@ -33,13 +33,16 @@ def request_fingerprint(request: Mapping[str, object]) -> str:
 
 
 def start_once(
-    *, requester: User, key: str, fingerprint: str, start: Callable[[], tuple[RefreshRun, bool]]
+    *, requester: User, key: str | None, fingerprint: str, start: Callable[[], tuple[RefreshRun, bool]]
 ) -> tuple[RefreshRun, bool]:
     """``start()``'s ``(run, created)`` the first time a key is used; ``(that run, False)`` after.
+    Without a key, simply ``start()``.
 
     Raises InvalidRefreshRequest for a malformed key, IdempotencyKeyReused for a key sent with
     another request, and whatever ``start`` raises (then the key stays unused).
     """
+    if key is None:
+        return start()
     _check_key(key)
     mine = IdempotentRequest.objects.filter(requester=requester, key=key)
     mine.filter(created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW).delete()  # expired: the key is free again
