@@ -53,8 +53,10 @@ class RunStopped(Exception):
 
 
 class RunPreempted(RunStopped):
-    """Raised at a checkpoint when an emergency run needs this run's scope: it goes back to the queue."""
+    """Raised at a checkpoint when an emergency run needs this run's scope, or its worker
+    (``worker_busy``: every worker was busy): it goes back to the queue."""
 
-    def __init__(self, by: str):
+    def __init__(self, by: str, *, worker_busy: bool = False):
         super().__init__("queued", f"Pre-empted by emergency run {by}.")
         self.by = by
+        self.worker_busy = worker_busy

@@ -161,6 +161,10 @@ Q_CLUSTER = {
 # true only where an emergency cluster runs (Q_CLUSTER_NAME=emergency qcluster): emergency runs
 # then also get a pickup in that reserved lane. Without it they go first on the normal workers.
 REFRESH_EMERGENCY_LANE = env.bool("REFRESH_EMERGENCY_LANE", default=False)
+# An emergency run that could start but has waited this long for a worker makes one less urgent
+# running run yield its worker at its next batch (refresh/services/preemption.py): long enough
+# that a free worker, had there been one, would have taken it.
+REFRESH_EMERGENCY_GRACE_SECONDS = env.float("REFRESH_EMERGENCY_GRACE_SECONDS", default=2.0)
 if Q_BROKER == "redis" and REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

@@ -62,6 +62,7 @@ def claim_next_run(*, min_priority: int = 0, run_id: int | None = None) -> Refre
                 worker=process_name(),
                 lease_expires_at=lease_expiry(),
                 current_step="Acquiring lock",
+                preempted_by=None,  # kept while it was queued after making way (preemption)
             )
             if claimed:
                 run.refresh_from_db()
@@ -116,17 +117,18 @@ def _finish(tracker: RunTracker, status: str) -> bool:
 
 def _requeue(tracker: RunTracker, stop: RunPreempted) -> bool:
     """Put a pre-empted run back in the queue, with what it saved kept; False when it was ended
-    elsewhere meanwhile (reaped as lost)."""
+    elsewhere meanwhile (reaped as lost). It stays marked until claimed again (preemption)."""
     run = tracker.run
+    stopped = (
+        f"Made way for emergency run {stop.by}, as every worker was busy: stopped between batches"
+        if stop.worker_busy
+        else f"Stopped between batches for emergency run {stop.by}"
+    )
     with tracker.step("Pre-empted", checkpoint=False) as record:
-        record.message = (
-            f"Stopped between batches for emergency run {stop.by}; what it saved is kept. "
-            "Back in the queue at its place, to resume after it."
-        )
+        record.message = f"{stopped}; what it saved is kept. Back in the queue at its place, to resume after it."
     with transaction.atomic():  # whoever sees it queued sees its scope free
         saved = RefreshRun.objects.filter(pk=run.pk, status=RunStatus.IN_PROGRESS).update(
             status=RunStatus.QUEUED,
-            preempted_by=None,
             worker="",
             lease_expires_at=None,
             current_step="Queued (pre-empted)",
@@ -140,28 +142,37 @@ def _requeue(tracker: RunTracker, stop: RunPreempted) -> bool:
 
 
 def execute_claimed_run(
-    run: RefreshRun, *, claimed_at: float | None = None, listener: Callable[[RefreshRun], object] | None = None
+    run: RefreshRun,
+    *,
+    claimed_at: float | None = None,
+    listener: Callable[[RefreshRun], object] | None = None,
+    holds_worker: bool = True,
 ) -> RefreshRun:
     """Run the steps of a run this worker has claimed, and always release its scope.
 
     Log records written meanwhile carry the run's refresh_id and the request id of the HTTP
-    request that started it, so a worker's lines join the request's.
+    request that started it, so a worker's lines join the request's. ``holds_worker``: False
+    where no worker executes it (the command), so it never yields one to an emergency run.
     """
     context = {**(request_context.get() or {}), "refresh_id": run.refresh_id}
     if run.request_id:
         context["request_id"] = run.request_id
     token = request_context.set(context)
     try:
-        return _execute_claimed_run(run, claimed_at=claimed_at, listener=listener)
+        return _execute_claimed_run(run, claimed_at=claimed_at, listener=listener, holds_worker=holds_worker)
     finally:
         request_context.reset(token)
 
 
 def _execute_claimed_run(
-    run: RefreshRun, *, claimed_at: float | None, listener: Callable[[RefreshRun], object] | None
+    run: RefreshRun,
+    *,
+    claimed_at: float | None,
+    listener: Callable[[RefreshRun], object] | None,
+    holds_worker: bool,
 ) -> RefreshRun:
     run.refresh_from_db()
-    tracker = RunTracker(run, listener=listener)
+    tracker = RunTracker(run, listener=listener, holds_worker=holds_worker)
     status: str = RunStatus.FAILED
     preempted: RunPreempted | None = None
     try:
@@ -227,7 +238,7 @@ def execute_run_in_process(
         began = time.monotonic()
         claimed = claim_next_run(run_id=run.pk)
         if claimed is not None:
-            run = execute_claimed_run(claimed, claimed_at=began, listener=listener)
+            run = execute_claimed_run(claimed, claimed_at=began, listener=listener, holds_worker=False)
             if run.status != RunStatus.QUEUED:
                 return run
             continue  # pre-empted: it resumes here once the emergency run has freed the scope

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from refresh.errors import RunPreempted, RunStopped
 from refresh.models import COMPLETED_STATUSES, RefreshRun, RefreshStep, RunStatus, StepStatus
+from refresh.services import preemption
 from refresh.services.scopes import keep_lease, renew_lease
 from refresh.services.symbol_outcomes import SymbolOutcomes
 
@@ -118,12 +119,17 @@ def record_instant_step(*, run: RefreshRun, position: int, name: str, message: s
 class RunTracker:
     """Follows one executing run: its steps, counters, progress, lease and stop conditions."""
 
-    def __init__(self, run: RefreshRun, listener: Callable[[RefreshRun], object] | None = None) -> None:
+    def __init__(
+        self, run: RefreshRun, listener: Callable[[RefreshRun], object] | None = None, *, holds_worker: bool = True
+    ) -> None:
         if run.started_at is None:
             raise ValueError(f"Run {run.refresh_id} has not been claimed: only a started run is tracked.")
         self.run = run
         self.started_at: datetime = run.started_at
         self.listener = listener  # called with the run whenever its progress is saved
+        # Only a run executed by a worker can yield it to a starved emergency run (not the command's).
+        self.holds_worker = holds_worker
+        self._next_emergency_look = 0.0
         positions = set(run.steps.values_list("position", flat=True))  # a take-over may have added one
         self.position = _last_position(positions)
         self._request_steps_written = 1 in positions
@@ -270,12 +276,15 @@ class RunTracker:
     # --- stopping -------------------------------------------------------------------
     def checkpoint(self) -> None:
         """Raise RunStopped when the run was cancelled, is past its limit or lost its lease, and
-        RunPreempted when an emergency run needs its scope."""
+        RunPreempted when an emergency run needs its scope or its worker."""
         if time.monotonic() > self.deadline:
             raise RunStopped(RunStatus.TIMEOUT, f"Stopped after its {self.limit}s time limit.")
-        cancelled, preempted_by = (
+        # Now and then the same query also asks whether an emergency run is starved of a worker.
+        looks = self.holds_worker and time.monotonic() >= self._next_emergency_look
+        emergency = [preemption.emergency_waits(self.run)] if looks else []
+        cancelled, preempted_by, *emergency_waits = (
             RefreshRun.objects.filter(pk=self.run.pk)
-            .values_list("cancel_requested_at", "preempted_by__refresh_id")
+            .values_list("cancel_requested_at", "preempted_by__refresh_id", *emergency)
             .get()
         )
         if cancelled is not None:
@@ -289,3 +298,7 @@ class RunTracker:
             self._next_renewal = time.monotonic() + settings.REFRESH_LEASE_SECONDS / 3
             if not renew_lease(run=self.run):
                 raise RunStopped(RunStatus.FAILED, "Lease lost: another worker took over the scope.")
+        if looks:
+            self._next_emergency_look = time.monotonic() + preemption.LOOK_SECONDS
+            if any(emergency_waits) and (starved := preemption.yield_worker(self.run)) is not None:
+                raise RunPreempted(starved, worker_busy=True)
