@@ -2,6 +2,8 @@
 
 - The write floor: every row the refresh wrote, written again with one plain ``executemany``
   per table through the database driver (sqlite3 or psycopg), outside Django.
+- The COPY floor (PostgreSQL): the same rows loaded again with one ``COPY`` per table through
+  psycopg into the table emptied of them, the fastest way in: no upsert, nothing to compare.
 - The compute floor: the same figures computed by the same numpy functions on matrices
   already in memory, for every portfolio at once.
 - The naive baseline: a sample of the same rows saved one by one through the ORM
@@ -120,6 +122,15 @@ def _driver_rows(driver: _Driver, model: type[models.Model]) -> list[tuple[Any, 
     return rows
 
 
+def _summed(tables: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """A write floor: each table's rows and seconds, and their totals."""
+    return {
+        "tables": tables,
+        "rows": sum(t["rows"] for t in tables.values()),
+        "seconds": sum(t["seconds"] for t in tables.values()),
+    }
+
+
 def measure_write_floor() -> dict[str, Any]:
     """Seconds to write each table's rows with one executemany and commit, through the bare driver."""
     driver = _Driver()
@@ -142,11 +153,49 @@ def measure_write_floor() -> dict[str, Any]:
                 model._default_manager.filter(pk__gt=last_id or 0).delete()
     finally:
         driver.close()
-    return {
-        "tables": tables,
-        "rows": sum(t["rows"] for t in tables.values()),
-        "seconds": sum(t["seconds"] for t in tables.values()),
-    }
+    return _summed(tables)
+
+
+def _empty_sql(model: type[models.Model]) -> tuple[str, list[Any]]:
+    """What takes the written rows out of the table: TRUNCATE, or DELETE where the refresh wrote
+    only some of its rows (proposals)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    if model is not RebalanceProposal:
+        return f"TRUNCATE {table}", []
+    sql, params = _written_rows(model).values("id").query.sql_with_params()
+    return f"DELETE FROM {table} WHERE id IN ({sql})", list(params)  # noqa: S608 - names come from Model._meta, values are parameters
+
+
+def measure_copy_floor() -> dict[str, Any]:
+    """PostgreSQL: seconds to load each table's rows with one COPY and commit, through the bare driver.
+
+    Each table is first emptied of those rows, untimed, in the same transaction (a failure
+    puts them back), so the COPY pays what an insert of them pays: the same indexes, foreign
+    keys (checked at the commit) and WAL. Statistics are gathered again afterwards, untimed.
+    """
+    driver = _Driver()
+    if not isinstance(driver.conn, psycopg.Connection):
+        raise TypeError("the COPY floor is measured on PostgreSQL only")
+    conn = driver.conn
+    tables: dict[str, dict[str, float]] = {}
+    quote = connection.ops.quote_name
+    try:
+        for model, _ in WRITTEN:
+            rows = _driver_rows(driver, model)
+            table = quote(model._meta.db_table)
+            columns = ", ".join(quote(column_name(f)) for f in _fields(model))
+            conn.execute(*_empty_sql(model))
+            began = time.perf_counter()
+            with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+            tables[model._meta.db_table] = {"rows": len(rows), "seconds": time.perf_counter() - began}
+            conn.execute(f"ANALYZE {table}")
+            conn.commit()
+    finally:
+        driver.close()
+    return _summed(tables)
 
 
 def measure_compute_floor() -> dict[str, Any]:

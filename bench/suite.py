@@ -129,11 +129,12 @@ def _seed(args: argparse.Namespace, results: dict[str, Any]) -> None:
 
 
 def _measure_refreshes(args: argparse.Namespace, results: dict[str, Any], section: Callable[[str], None]) -> None:
-    """Full refreshes (hot, short history, run alone, cold), the floors and the naive baseline, then
-    incremental and smart runs."""
+    """Full refreshes (hot, short history, run alone, cold), the floors (on PostgreSQL COPY's too) and
+    the naive baseline, then incremental and smart runs."""
     from django.conf import settings
+    from django.db import connection
 
-    from bench.floors import measure_compute_floor, measure_naive_baseline, measure_write_floor
+    from bench.floors import measure_compute_floor, measure_copy_floor, measure_naive_baseline, measure_write_floor
     from market_data.models import PriceBar
 
     # As deployed by default (two workers: one runs the refresh, the other takes its chunk tasks),
@@ -148,6 +149,8 @@ def _measure_refreshes(args: argparse.Namespace, results: dict[str, Any], sectio
     results["full_refresh_other_chunk_workers"] = full_refresh(years=args.years, chunk_workers=0, logs=args.logs)
     section("floors")
     results["write_floor"] = measure_write_floor()
+    if connection.vendor == "postgresql":
+        results["copy_write_floor"] = measure_copy_floor()
     results["compute_floor"] = measure_compute_floor()
     section("naive baseline")
     results["naive"] = measure_naive_baseline(sample=args.naive_sample, bar_sample=args.naive_bar_sample)

@@ -94,9 +94,31 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     assert trigger_row.startswith("| Trigger p99 ÷ bare p99 (the median run) | ≤ 2× on PostgreSQL |")
     # The target holds for PostgreSQL only: SQLite's figure carries no verdict.
     assert ("**met**" in trigger_row or "**MISSED**" in trigger_row) == (database == "postgresql"), trigger_row
+    _check_floors(database, measured, text)
     assert "| Queue latency, ORM broker" in text
     assert "by workers beside the run taking its chunk tasks" in text
     assert "by MARKET_DATA_CONCURRENCY" in text
+
+
+def _check_floors(database: str, measured: dict, text: str) -> None:
+    """PostgreSQL also loads the same rows with COPY, the floor its refresh is held to; SQLite
+    is held to the executemany floor."""
+    assert ("copy_write_floor" in measured) == (database == "postgresql")
+    if database == "postgresql":
+        copied = measured["copy_write_floor"]["tables"]
+        assert {t: v["rows"] for t, v in copied.items()} == {
+            t: v["rows"] for t, v in measured["write_floor"]["tables"].items()
+        }
+        assert copied["market_data_pricebar"]["rows"] == measured["seed"]["bars"]
+    rows = {line.split(" | ")[0]: line for line in text.splitlines()}
+    for label, target, held in (
+        ("| Full refresh ÷ executemany floor", "≤ 3× on SQLite", "sqlite"),
+        ("| Full refresh ÷ COPY floor", "≤ 1.5× on PostgreSQL", "postgresql"),
+    ):
+        assert rows[label].startswith(f"{label} | {target} |"), rows[label]
+        assert ("**met**" in rows[label] or "**MISSED**" in rows[label]) == (database == held), rows[label]
+    copy_floor = rows["| Floor: COPY of the same rows + numpy on the same figures"]
+    assert copy_floor.endswith("| n/a |") == (database == "sqlite"), copy_floor
 
 
 def test_the_load_report_takes_the_run_with_the_median_ratio():

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
 from core import bulk_writes
 from market_data.models import Asset, PriceBar, Quote
@@ -147,19 +147,22 @@ def test_store_history_skips_bars_without_a_price():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_history_leaves_no_half_written_rows(monkeypatch):
+    """The last statement writing the history fails: SQLite's second chunk of rows, or PostgreSQL's
+    one INSERT … SELECT after the COPY has staged them all."""
     ensure_assets(symbols=["AAPL"])
     original = bulk_writes._write_chunk
     calls = []
+    failing = 2 if connection.vendor == "sqlite" else 1
 
-    def fail_on_second_chunk(cursor, sql, params, *, many):
-        calls.append(len(params) if many else len(params[-1]))  # rows, or one column's array
-        if len(calls) == 2:
+    def fail_on_last_statement(cursor, sql, params, *, many):
+        calls.append(len(params) if many else "insert from staging")
+        if len(calls) == failing:
             raise IntegrityError("simulated failure")
         return original(cursor, sql, params, many=many)
 
-    monkeypatch.setattr(bulk_writes, "_write_chunk", fail_on_second_chunk)
+    monkeypatch.setattr(bulk_writes, "_write_chunk", fail_on_last_statement)
     with pytest.raises(IntegrityError):
         store_history(histories=[bars("AAPL", ["2024-01-02", "2024-01-03", "2024-01-04"], [1, 2, 3])], batch_size=2)
 
-    assert calls == [2, 1]
+    assert calls == ([2, 1] if connection.vendor == "sqlite" else ["insert from staging"])
     assert PriceBar.objects.count() == 0
