@@ -3,42 +3,20 @@
 import os
 import platform
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
-DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+from bench import scale_report
+from bench.rows import DATABASES, PEAK_MEMORY_LIMIT_MB, Row, fmt_ms, fmt_s, fmt_x, verdict
+
 # Peak memory of a full refresh may grow this much at most from the short to the long history.
 MEMORY_GROWTH_ALLOWED = 1.2
 # The trigger's latency target holds for the production configuration only; SQLite, the
 # embedded default, has its trigger figures reported without one.
 TRIGGER_TARGET_DATABASES = ("postgresql",)
-# Targets: a full refresh's peak memory, and the trigger's p99 as a multiple of the bare endpoint's.
-PEAK_MEMORY_LIMIT_MB = 1024
+# Target: the trigger's p99 as a multiple of the bare endpoint's.
 TRIGGER_P99_RATIO = 2
 # CPU shares below this would print as 0.00 ms.
 SHOWN_CPU_MS = 0.005
-
-
-@dataclass
-class Row:
-    """One measurement per database, its target and, where there is one, whether it was met."""
-
-    label: str
-    target: str
-    values: dict  # database -> shown value
-    met: dict  # database -> True, False or None (no target, or not measured)
-
-
-def _s(seconds) -> str:
-    return "n/a" if seconds is None else f"{seconds:.2f} s"
-
-
-def _ms(ms) -> str:
-    return "n/a" if ms is None else f"{ms:.1f} ms"
-
-
-def _x(ratio) -> str:
-    return "n/a" if ratio is None else f"{ratio:.1f}×"
 
 
 def floor_seconds(r: dict) -> float:
@@ -61,7 +39,7 @@ def _queue_text(r: dict, broker: str) -> str:
     found = _queue(r, broker)
     if found is None:
         return "not measured (no Redis given)"
-    return f"{_s(found['p50'])} / {_s(found['p95'])} ({found['runs']} runs)"
+    return f"{fmt_s(found['p50'])} / {fmt_s(found['p95'])} ({found['runs']} runs)"
 
 
 def _queue_met(r: dict, broker: str, limit: float) -> bool | None:
@@ -100,13 +78,14 @@ def rows(results: dict) -> list[Row]:
 
     scale = results["scale"]
     table = [
-        Row("Full refresh: wall time", "", each(lambda r: _s(r["full_refresh"]["seconds"])), {}),
+        Row("Full refresh: wall time", "", each(lambda r: fmt_s(r["full_refresh"]["seconds"])), {}),
         Row(
             "Floor: executemany of the same rows + numpy on the same figures",
             "",
             each(
                 lambda r: (
-                    f"{_s(floor_seconds(r))} ({_s(r['write_floor']['seconds'])} + {_s(r['compute_floor']['seconds'])})"
+                    f"{fmt_s(floor_seconds(r))} "
+                    f"({fmt_s(r['write_floor']['seconds'])} + {fmt_s(r['compute_floor']['seconds'])})"
                 )
             ),
             {},
@@ -114,7 +93,7 @@ def rows(results: dict) -> list[Row]:
         Row(
             "Full refresh ÷ floor",
             "≤ 3×",
-            each(lambda r: _x(r["full_refresh"]["seconds"] / floor_seconds(r))),
+            each(lambda r: fmt_x(r["full_refresh"]["seconds"] / floor_seconds(r))),
             check(lambda r: r["full_refresh"]["seconds"] <= 3 * floor_seconds(r)),
         ),
         Row(
@@ -122,8 +101,8 @@ def rows(results: dict) -> list[Row]:
             "≤ 3×",
             each(
                 lambda r: (
-                    f"{_s(r['full_refresh_cold']['seconds'])}, "
-                    f"{_x(r['full_refresh_cold']['seconds'] / floor_seconds(r))}"
+                    f"{fmt_s(r['full_refresh_cold']['seconds'])}, "
+                    f"{fmt_x(r['full_refresh_cold']['seconds'] / floor_seconds(r))}"
                 )
             ),
             check(lambda r: r["full_refresh_cold"]["seconds"] <= 3 * floor_seconds(r)),
@@ -131,13 +110,13 @@ def rows(results: dict) -> list[Row]:
         Row(
             "Naive baseline (row-by-row ORM saves), extrapolated from a sample",
             "",
-            each(lambda r: f"{_s(r['naive']['estimated_seconds'])} ({r['naive']['rows_sampled']} rows sampled)"),
+            each(lambda r: f"{fmt_s(r['naive']['estimated_seconds'])} ({r['naive']['rows_sampled']} rows sampled)"),
             {},
         ),
         Row(
             "Naive ÷ full refresh",
             "≥ 20×",
-            each(lambda r: _x(r["naive"]["estimated_seconds"] / r["full_refresh"]["seconds"])),
+            each(lambda r: fmt_x(r["naive"]["estimated_seconds"] / r["full_refresh"]["seconds"])),
             check(lambda r: r["naive"]["estimated_seconds"] >= 20 * r["full_refresh"]["seconds"]),
         ),
         Row(
@@ -160,7 +139,7 @@ def rows(results: dict) -> list[Row]:
             f"≤ {MEMORY_GROWTH_ALLOWED}× (flat)",
             each(
                 lambda r: (
-                    f"{_x(memory_ratio(r))} ({r['full_refresh']['peak_rss_mb']:.0f} / "
+                    f"{fmt_x(memory_ratio(r))} ({r['full_refresh']['peak_rss_mb']:.0f} / "
                     f"{r['full_refresh_short']['peak_rss_mb']:.0f} MB)"
                 )
             ),
@@ -172,7 +151,7 @@ def rows(results: dict) -> list[Row]:
             "",
             each(
                 lambda r: "; ".join(
-                    f"{n}: {_s(run['seconds'])} ({_s(run['steps'].get('Recalculating metrics', 0) / 1000)})"
+                    f"{n}: {fmt_s(run['seconds'])} ({fmt_s(run['steps'].get('Recalculating metrics', 0) / 1000)})"
                     + (" (default)" if n == r["chunk_workers"]["default"] else "")
                     for n, run in sorted(_chunk_worker_runs(r).items())
                 )
@@ -185,7 +164,7 @@ def rows(results: dict) -> list[Row]:
             "",
             each(
                 lambda r: "; ".join(
-                    f"{n}: {_s(run['seconds'])}, {run['provider_calls']} calls"
+                    f"{n}: {fmt_s(run['seconds'])}, {run['provider_calls']} calls"
                     for n, run in r["provider_concurrency"].items()
                 )
             ),
@@ -202,13 +181,13 @@ def rows(results: dict) -> list[Row]:
             ),
             check(lambda r: r["incremental_prices"]["provider_calls"] == r["expected_incremental_calls"]),
         ),
-        Row("Incremental prices refresh: wall time", "", each(lambda r: _s(r["incremental_prices"]["seconds"])), {}),
+        Row("Incremental prices refresh: wall time", "", each(lambda r: fmt_s(r["incremental_prices"]["seconds"])), {}),
         Row(
             "Incremental refresh of everything (prices moved): calls, wall time",
             "ceil(symbols / 120) calls",
             each(
                 lambda r: (
-                    f"{r['incremental_all']['provider_calls']} calls, {_s(r['incremental_all']['seconds'])}, "
+                    f"{r['incremental_all']['provider_calls']} calls, {fmt_s(r['incremental_all']['seconds'])}, "
                     f"{r['incremental_all']['items_updated'].get('portfolios', 0)} portfolios recalculated"
                 )
             ),
@@ -217,7 +196,7 @@ def rows(results: dict) -> list[Row]:
         Row(
             "Smart refresh with nothing stale: provider calls, wall time",
             "0 calls",
-            each(lambda r: f"{r['smart']['provider_calls']} calls, {_s(r['smart']['seconds'])}"),
+            each(lambda r: f"{r['smart']['provider_calls']} calls, {fmt_s(r['smart']['seconds'])}"),
             check(lambda r: r["smart"]["provider_calls"] == 0),
         ),
         Row(
@@ -225,7 +204,7 @@ def rows(results: dict) -> list[Row]:
             "",
             each(
                 lambda r: (
-                    f"{_ms(r['trigger']['bare']['p50_ms'])} / {_ms(r['trigger']['bare']['p99_ms'])}, "
+                    f"{fmt_ms(r['trigger']['bare']['p50_ms'])} / {fmt_ms(r['trigger']['bare']['p99_ms'])}, "
                     f"{r['trigger']['bare']['throughput']:.0f} req/s"
                 )
             ),
@@ -236,7 +215,7 @@ def rows(results: dict) -> list[Row]:
             "",
             each(
                 lambda r: (
-                    f"{_ms(r['trigger']['trigger']['p50_ms'])} / {_ms(r['trigger']['trigger']['p99_ms'])}, "
+                    f"{fmt_ms(r['trigger']['trigger']['p50_ms'])} / {fmt_ms(r['trigger']['trigger']['p99_ms'])}, "
                     f"{r['trigger']['trigger']['throughput']:.0f} req/s"
                 )
             ),
@@ -247,9 +226,9 @@ def rows(results: dict) -> list[Row]:
             f"≤ {TRIGGER_P99_RATIO}× on PostgreSQL",
             each(
                 lambda r: (
-                    _x(trigger_ratio(r))
+                    fmt_x(trigger_ratio(r))
                     + (
-                        f" (runs: {', '.join(_x(x) for x in r['trigger']['p99_ratios'])})"
+                        f" (runs: {', '.join(fmt_x(x) for x in r['trigger']['p99_ratios'])})"
                         if len(r["trigger"].get("p99_ratios", [])) > 1
                         else ""
                     )
@@ -270,11 +249,7 @@ def rows(results: dict) -> list[Row]:
                 check(lambda r, b=broker, lim=limit: _queue_met(r, b, lim)),
             )
         )
-    return table
-
-
-def verdict(met) -> str:
-    return {True: "met", False: "MISSED", None: ""}[met]
+    return table + scale_report.rows(results)
 
 
 def table_text(results: dict) -> str:
@@ -401,7 +376,7 @@ def explanations(results: dict) -> list[str]:
                     f"{found['p95'] - limit:.2f} s over.** The worker polls for work every {r['poll_seconds']} s "
                     f"and then claims the run in the database."
                 )
-    return notes
+    return notes + scale_report.notes(results)
 
 
 def machine() -> dict:
@@ -542,7 +517,7 @@ def markdown(results: dict) -> str:
             lines.append(
                 f"- {DATABASES[db]}{label}: " + ", ".join(_step_lines(r, run)) + f"; items {r[run]['items_updated']}."
             )
-    lines += ["", "## What a trigger request costs", ""]
+    lines += ["", *scale_report.section(results), "## What a trigger request costs", ""]
     lines += [f"- {DATABASES[db]}: {trigger_costs(db, r)}" for db, r in dbs.items()]
     lines += ["", "## Targets missed, by how much and why", ""]
     lines += [f"- {note}" for note in notes] or ["None in this run."]
