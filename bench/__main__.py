@@ -1,7 +1,9 @@
 """``python -m bench``: every benchmark on SQLite and PostgreSQL; prints the table, writes BENCHMARKS.md.
 
 Each database gets a fresh benchmark database (never the service's own) and a suite process
-of its own; ``--scale tiny`` runs the same steps on a toy data set in seconds (CI's smoke test).
+of its own; then the scale runs (bench.scale) seed every size of the scale grid into a database
+of their own and time full refreshes of it, and the scale chart is drawn beside the report.
+``--scale tiny`` runs the same steps on a toy data set in seconds (CI's smoke test).
 """
 
 import argparse
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.chart import write_chart
 from bench.processes import ROOT
 from bench.report import machine, markdown, table_text
 
@@ -35,6 +38,13 @@ SCALES = {
         "naive_bar_sample": 2000,
         "provider_latency": 0.3,
         "provider_concurrency": 4,
+        # The scale runs (bench.scale): every portfolios × assets size, on SQLite only up to its maximum.
+        "scale_portfolios": (1000, 10000, 100000),
+        "scale_assets": (500, 2000),
+        "scale_years": 5,
+        "scale_repeats": 3,
+        "scale_sqlite_max_portfolios": 10000,
+        "scale_chunk_portfolios": 2000,
     },
     "tiny": {
         "users": 6,
@@ -51,8 +61,17 @@ SCALES = {
         "naive_bar_sample": 20,
         "provider_latency": 0.05,
         "provider_concurrency": 2,
+        "scale_portfolios": (20, 40),
+        "scale_assets": (10, 20),
+        "scale_years": 1,
+        "scale_repeats": 1,
+        "scale_sqlite_max_portfolios": 40,
+        "scale_chunk_portfolios": 10,  # several chunks even at this size, so chunk tasks are queued and taken
     },
 }
+# Settings of the scale runs (bench.scale), not of the suite.
+SCALE_RUN_SETTINGS = tuple(name for name in SCALES["full"] if name.startswith("scale_"))
+SCALE_CHART = "benchmarks-scale.png"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/refresh_bench"
 # The service's settings read these; a benchmark process sets every one of them itself.
 SERVICE_VARIABLES = (
@@ -66,8 +85,11 @@ SERVICE_VARIABLES = (
 )
 
 
-def _environment(*, database: str, postgres_url: str, redis_url: str, work: Path, years: int) -> dict[str, str]:
-    """The environment of every process benchmarking one database: mock data, no key, no limits."""
+def _environment(
+    *, database: str, postgres_url: str, redis_url: str, work: Path, years: int, label: str = "bench"
+) -> dict[str, str]:
+    """The environment of every process benchmarking one database: mock data, no key, no limits.
+    `label` names the SQLite file and the cache folder (the scale runs have their own)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -84,12 +106,12 @@ def _environment(*, database: str, postgres_url: str, redis_url: str, work: Path
         Q_WORKERS="2",
         REFRESH_HISTORY_YEARS=str(years),
         REFRESH_TIME_LIMIT_SECONDS="all=3600;prices=3600",
-        DATA_CACHE_DIR=str(work / f"cache-{database}"),
+        DATA_CACHE_DIR=str(work / f"cache-{label}-{database}"),
         PYTHONPATH=str(ROOT),
     )
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key is required
     if database == "sqlite":
-        env["SQLITE_PATH"] = str(work / "bench.sqlite3")
+        env["SQLITE_PATH"] = str(work / f"{label}.sqlite3")
         env["Q_BROKER"] = "orm"
     else:
         env["DATABASE_URL"] = postgres_url
@@ -98,9 +120,9 @@ def _environment(*, database: str, postgres_url: str, redis_url: str, work: Path
     return env
 
 
-def _reset_sqlite(work: Path) -> None:
+def _reset_sqlite(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
-        (work / f"bench.sqlite3{suffix}").unlink(missing_ok=True)
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _reset_postgres(url: str) -> None:
@@ -116,6 +138,12 @@ def _reset_postgres(url: str) -> None:
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _scale_database_url(url: str) -> str:
+    """The scale runs' PostgreSQL database: the suite's name with `_scale` after it."""
+    parts = urlsplit(url)
+    return parts._replace(path=f"{parts.path.rstrip('/')}_scale").geturl()
 
 
 def _redis_version(url: str) -> str | None:
@@ -144,7 +172,8 @@ def main(argv=None):
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "var" / "bench")
     for name, value in SCALES["full"].items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=None)
+        kind = _numbers if isinstance(value, tuple) else type(value)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None)
     args = parser.parse_args(argv)
     scale: dict[str, Any] = {
         name: getattr(args, name) if getattr(args, name) is not None else value
@@ -169,17 +198,24 @@ def main(argv=None):
             file=sys.stderr,
             flush=True,
         )
-        _reset_sqlite(work) if database == "sqlite" else _reset_postgres(args.postgres_url)
+        _reset_sqlite(work / "bench.sqlite3") if database == "sqlite" else _reset_postgres(args.postgres_url)
         env = _environment(
             database=database, postgres_url=args.postgres_url, redis_url=args.redis_url, work=work, years=scale["years"]
         )
         out = work / f"results-{database}.json"
-        suite_args = [f"--{name.replace('_', '-')}={value}" for name, value in scale.items()]
+        suite_args = [
+            f"--{name.replace('_', '-')}={value}" for name, value in scale.items() if name not in SCALE_RUN_SETTINGS
+        ]
         suite_args += ["--json", str(out), "--logs", str(work), "--redis-url", args.redis_url]
         if args.scale == "full":
             suite_args.append("--wait-for-new-prices")
-        _run_suite(suite_args, env=env, database=database, out=out)
+        _run_bench_process("bench.suite", suite_args, env=env, what=f"the {database} suite", out=out)
         results["databases"][database] = json.loads(out.read_text())
+    if scale["scale_repeats"]:
+        results["scale_runs"] = {database: _scale_runs(args, scale, database) for database in results["databases"]}
+        chart = args.output.parent / SCALE_CHART
+        write_chart(results, chart)
+        results["scale_chart"] = chart.name
     results["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
     args.output.write_text(markdown(results))
@@ -187,13 +223,56 @@ def main(argv=None):
     print(f"\nWrote {args.output}", file=sys.stderr)
 
 
-def _run_suite(suite_args: list[str], *, env: dict[str, str], database: str, out: Path) -> None:
-    """Run one database's suite in its own process; it writes its results to `out`."""
+def _numbers(text: str) -> tuple[int, ...]:
+    """A comma-separated list of sizes: `1000,10000`."""
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+def _scale_runs(args: argparse.Namespace, scale: dict[str, Any], database: str) -> dict[str, Any]:
+    """Every size of one database's scale runs, each in a freshly reset database of their own (never
+    the suite's) and a process of its own; the scale-out at the most portfolios and fewest assets,
+    on PostgreSQL with the Redis broker."""
+    work: Path = args.work_dir
+    postgres_url = _scale_database_url(args.postgres_url)
+    env = _environment(
+        database=database,
+        postgres_url=postgres_url,
+        redis_url=args.redis_url,
+        work=work,
+        years=scale["scale_years"],
+        label="scale",
+    )
+    env["REFRESH_METRICS_CHUNK"] = str(scale["scale_chunk_portfolios"])
+    portfolios = [
+        n for n in scale["scale_portfolios"] if database == "postgresql" or n <= scale["scale_sqlite_max_portfolios"]
+    ]
+    scale_out = (max(portfolios), min(scale["scale_assets"])) if database == "postgresql" and args.redis_url else None
+    sizes = []
+    for users in portfolios:
+        for assets in scale["scale_assets"]:
+            print(
+                f"== {database} scale: {users} portfolios, {assets} assets, {scale['scale_years']} years",
+                file=sys.stderr,
+                flush=True,
+            )
+            _reset_sqlite(work / "scale.sqlite3") if database == "sqlite" else _reset_postgres(postgres_url)
+            out = work / f"scale-{database}-{users}x{assets}.json"
+            size_args = [f"--portfolios={users}", f"--assets={assets}", f"--years={scale['scale_years']}"]
+            size_args += [f"--repeats={scale['scale_repeats']}", "--json", str(out), "--logs", str(out.with_suffix(""))]
+            if (users, assets) == scale_out:
+                size_args.append("--scale-out")
+            _run_bench_process("bench.scale", size_args, env=env, what=f"the {database} scale run", out=out)
+            sizes.append(json.loads(out.read_text()))
+    return {"sizes": sizes}
+
+
+def _run_bench_process(module: str, module_args: list[str], *, env: dict[str, str], what: str, out: Path) -> None:
+    """Run one benchmark process (a database's suite, a scale size) on its own; it writes its results to `out`."""
     done = subprocess.run(  # its exit status is checked below, with a message that says where to look
-        [sys.executable, "-m", "bench.suite", *suite_args], cwd=ROOT, env=env, timeout=4 * 3600, check=False
+        [sys.executable, "-m", module, *module_args], cwd=ROOT, env=env, timeout=4 * 3600, check=False
     )
     if done.returncode != 0 or not out.exists():
-        raise SystemExit(f"the {database} suite failed ({done.returncode}); see its output above and {out.parent}")
+        raise SystemExit(f"{what} failed ({done.returncode}); see its output above and {out.parent}")
 
 
 if __name__ == "__main__":

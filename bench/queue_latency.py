@@ -15,8 +15,9 @@ import django
 from bench.processes import start_qcluster, stop
 
 
-def _wait(run, *, started: bool, timeout: float):
-    """Poll until the run has started (or finished); raise if it takes longer than timeout."""
+def wait_for_run(run, *, started: bool, timeout: float, poll: float | None = None):
+    """Poll until the run has started (or finished); raise if it takes longer than timeout.
+    A long run is better polled slowly (`poll` seconds), not to take CPU from it."""
     deadline = time.monotonic() + timeout
     while True:
         run.refresh_from_db()
@@ -24,7 +25,7 @@ def _wait(run, *, started: bool, timeout: float):
             return run
         if time.monotonic() > deadline:
             raise TimeoutError(f"run {run.refresh_id} still {run.status} after {timeout}s")
-        time.sleep(0.005 if started else 0.02)
+        time.sleep(poll or (0.005 if started else 0.02))
 
 
 def main():
@@ -52,10 +53,10 @@ def main():
             run, _ = request_refresh(
                 kind="prices", requested_by=None, source=RunSource.COMMAND, symbols=[symbols[i % len(symbols)]]
             )
-            run = _wait(run, started=True, timeout=120 if i == 0 else 30)
+            run = wait_for_run(run, started=True, timeout=120 if i == 0 else 30)
             if i:
                 latencies.append((run.started_at - run.created_at).total_seconds())
-            _wait(run, started=False, timeout=60)
+            wait_for_run(run, started=False, timeout=60)
     finally:
         stop(worker)
     print(

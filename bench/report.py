@@ -3,10 +3,11 @@
 import os
 import platform
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
-DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+from bench import scale_report
+from bench.rows import DATABASES, PEAK_MEMORY_LIMIT_MB, Row, fmt_ms, fmt_s, fmt_x, verdict
+
 # Peak memory of a full refresh may grow this much at most from the short to the long history.
 MEMORY_GROWTH_ALLOWED = 1.2
 # The trigger's latency target holds for the production configuration only; SQLite, the
@@ -17,33 +18,12 @@ TRIGGER_TARGET_DATABASES = ("postgresql",)
 # PostgreSQL through COPY, so each against the fastest plain load of the same rows on it.
 FLOORS = {"write_floor": "executemany", "copy_write_floor": "COPY"}
 HELD_FLOOR = {"sqlite": ("write_floor", 3), "postgresql": ("copy_write_floor", 1.5)}
-# Targets: a full refresh's peak memory, and the trigger's p99 as a multiple of the bare endpoint's.
-PEAK_MEMORY_LIMIT_MB = 1024
+# Target: the trigger's p99 as a multiple of the bare endpoint's.
 TRIGGER_P99_RATIO = 2
+# `manage.py refresh --help` must answer within this, Django's set-up included.
+COMMAND_START_LIMIT_S = 1.0
 # CPU shares below this would print as 0.00 ms.
 SHOWN_CPU_MS = 0.005
-
-
-@dataclass
-class Row:
-    """One measurement per database, its target and, where there is one, whether it was met."""
-
-    label: str
-    target: str
-    values: dict  # database -> shown value
-    met: dict  # database -> True, False or None (no target, or not measured)
-
-
-def _s(seconds) -> str:
-    return "n/a" if seconds is None else f"{seconds:.2f} s"
-
-
-def _ms(ms) -> str:
-    return "n/a" if ms is None else f"{ms:.1f} ms"
-
-
-def _x(ratio) -> str:
-    return "n/a" if ratio is None else f"{ratio:.1f}×"
 
 
 def floor_seconds(r: dict, writes: str = "write_floor") -> float:
@@ -67,7 +47,7 @@ def _floor_rows(dbs: dict, writes: str) -> list[Row]:
         }
 
     def ratio(r, run):
-        return _x(r[run]["seconds"] / floor_seconds(r, writes))
+        return fmt_x(r[run]["seconds"] / floor_seconds(r, writes))
 
     target = f"≤ {limit:g}× on {', '.join(DATABASES[db] for db in held)}"
     return [
@@ -76,7 +56,8 @@ def _floor_rows(dbs: dict, writes: str) -> list[Row]:
             "",
             each(
                 lambda r: (
-                    f"{_s(floor_seconds(r, writes))} ({_s(r[writes]['seconds'])} + {_s(r['compute_floor']['seconds'])})"
+                    f"{fmt_s(floor_seconds(r, writes))} "
+                    f"({fmt_s(r[writes]['seconds'])} + {fmt_s(r['compute_floor']['seconds'])})"
                 )
             ),
             {},
@@ -85,7 +66,7 @@ def _floor_rows(dbs: dict, writes: str) -> list[Row]:
         Row(
             f"Cold full refresh (empty price table, every bar inserted): wall time, ÷ {name} floor",
             target,
-            each(lambda r: f"{_s(r['full_refresh_cold']['seconds'])}, {ratio(r, 'full_refresh_cold')}"),
+            each(lambda r: f"{fmt_s(r['full_refresh_cold']['seconds'])}, {ratio(r, 'full_refresh_cold')}"),
             check("full_refresh_cold"),
         ),
     ]
@@ -107,7 +88,7 @@ def _queue_text(r: dict, broker: str) -> str:
     found = _queue(r, broker)
     if found is None:
         return "not measured (no Redis given)"
-    return f"{_s(found['p50'])} / {_s(found['p95'])} ({found['runs']} runs)"
+    return f"{fmt_s(found['p50'])} / {fmt_s(found['p95'])} ({found['runs']} runs)"
 
 
 def _queue_met(r: dict, broker: str, limit: float) -> bool | None:
@@ -146,19 +127,19 @@ def rows(results: dict) -> list[Row]:
 
     scale = results["scale"]
     table = [
-        Row("Full refresh: wall time", "", each(lambda r: _s(r["full_refresh"]["seconds"])), {}),
+        Row("Full refresh: wall time", "", each(lambda r: fmt_s(r["full_refresh"]["seconds"])), {}),
         *_floor_rows(dbs, "write_floor"),
         *_floor_rows(dbs, "copy_write_floor"),
         Row(
             "Naive baseline (row-by-row ORM saves), extrapolated from a sample",
             "",
-            each(lambda r: f"{_s(r['naive']['estimated_seconds'])} ({r['naive']['rows_sampled']} rows sampled)"),
+            each(lambda r: f"{fmt_s(r['naive']['estimated_seconds'])} ({r['naive']['rows_sampled']} rows sampled)"),
             {},
         ),
         Row(
             "Naive ÷ full refresh",
             "≥ 20×",
-            each(lambda r: _x(r["naive"]["estimated_seconds"] / r["full_refresh"]["seconds"])),
+            each(lambda r: fmt_x(r["naive"]["estimated_seconds"] / r["full_refresh"]["seconds"])),
             check(lambda r: r["naive"]["estimated_seconds"] >= 20 * r["full_refresh"]["seconds"]),
         ),
         Row(
@@ -181,7 +162,7 @@ def rows(results: dict) -> list[Row]:
             f"≤ {MEMORY_GROWTH_ALLOWED}× (flat)",
             each(
                 lambda r: (
-                    f"{_x(memory_ratio(r))} ({r['full_refresh']['peak_rss_mb']:.0f} / "
+                    f"{fmt_x(memory_ratio(r))} ({r['full_refresh']['peak_rss_mb']:.0f} / "
                     f"{r['full_refresh_short']['peak_rss_mb']:.0f} MB)"
                 )
             ),
@@ -193,7 +174,7 @@ def rows(results: dict) -> list[Row]:
             "",
             each(
                 lambda r: "; ".join(
-                    f"{n}: {_s(run['seconds'])} ({_s(run['steps'].get('Recalculating metrics', 0) / 1000)})"
+                    f"{n}: {fmt_s(run['seconds'])} ({fmt_s(run['steps'].get('Recalculating metrics', 0) / 1000)})"
                     + (" (default)" if n == r["chunk_workers"]["default"] else "")
                     for n, run in sorted(_chunk_worker_runs(r).items())
                 )
@@ -206,7 +187,7 @@ def rows(results: dict) -> list[Row]:
             "",
             each(
                 lambda r: "; ".join(
-                    f"{n}: {_s(run['seconds'])}, {run['provider_calls']} calls"
+                    f"{n}: {fmt_s(run['seconds'])}, {run['provider_calls']} calls"
                     for n, run in r["provider_concurrency"].items()
                 )
             ),
@@ -223,13 +204,13 @@ def rows(results: dict) -> list[Row]:
             ),
             check(lambda r: r["incremental_prices"]["provider_calls"] == r["expected_incremental_calls"]),
         ),
-        Row("Incremental prices refresh: wall time", "", each(lambda r: _s(r["incremental_prices"]["seconds"])), {}),
+        Row("Incremental prices refresh: wall time", "", each(lambda r: fmt_s(r["incremental_prices"]["seconds"])), {}),
         Row(
             "Incremental refresh of everything (prices moved): calls, wall time",
             "ceil(symbols / 120) calls",
             each(
                 lambda r: (
-                    f"{r['incremental_all']['provider_calls']} calls, {_s(r['incremental_all']['seconds'])}, "
+                    f"{r['incremental_all']['provider_calls']} calls, {fmt_s(r['incremental_all']['seconds'])}, "
                     f"{r['incremental_all']['items_updated'].get('portfolios', 0)} portfolios recalculated"
                 )
             ),
@@ -238,7 +219,7 @@ def rows(results: dict) -> list[Row]:
         Row(
             "Smart refresh with nothing stale: provider calls, wall time",
             "0 calls",
-            each(lambda r: f"{r['smart']['provider_calls']} calls, {_s(r['smart']['seconds'])}"),
+            each(lambda r: f"{r['smart']['provider_calls']} calls, {fmt_s(r['smart']['seconds'])}"),
             check(lambda r: r["smart"]["provider_calls"] == 0),
         ),
         Row(
@@ -246,7 +227,7 @@ def rows(results: dict) -> list[Row]:
             "",
             each(
                 lambda r: (
-                    f"{_ms(r['trigger']['bare']['p50_ms'])} / {_ms(r['trigger']['bare']['p99_ms'])}, "
+                    f"{fmt_ms(r['trigger']['bare']['p50_ms'])} / {fmt_ms(r['trigger']['bare']['p99_ms'])}, "
                     f"{r['trigger']['bare']['throughput']:.0f} req/s"
                 )
             ),
@@ -257,7 +238,7 @@ def rows(results: dict) -> list[Row]:
             "",
             each(
                 lambda r: (
-                    f"{_ms(r['trigger']['trigger']['p50_ms'])} / {_ms(r['trigger']['trigger']['p99_ms'])}, "
+                    f"{fmt_ms(r['trigger']['trigger']['p50_ms'])} / {fmt_ms(r['trigger']['trigger']['p99_ms'])}, "
                     f"{r['trigger']['trigger']['throughput']:.0f} req/s"
                 )
             ),
@@ -268,9 +249,9 @@ def rows(results: dict) -> list[Row]:
             f"≤ {TRIGGER_P99_RATIO}× on PostgreSQL",
             each(
                 lambda r: (
-                    _x(trigger_ratio(r))
+                    fmt_x(trigger_ratio(r))
                     + (
-                        f" (runs: {', '.join(_x(x) for x in r['trigger']['p99_ratios'])})"
+                        f" (runs: {', '.join(fmt_x(x) for x in r['trigger']['p99_ratios'])})"
                         if len(r["trigger"].get("p99_ratios", [])) > 1
                         else ""
                     )
@@ -291,11 +272,15 @@ def rows(results: dict) -> list[Row]:
                 check(lambda r, b=broker, lim=limit: _queue_met(r, b, lim)),
             )
         )
-    return table
-
-
-def verdict(met) -> str:
-    return {True: "met", False: "MISSED", None: ""}[met]
+    table.append(
+        Row(
+            "`manage.py refresh --help`: start-up, median of 5 fresh processes",
+            f"< {COMMAND_START_LIMIT_S:g} s",
+            each(lambda r: fmt_s(r["command_start"]["median_s"]) if "command_start" in r else "n/a"),
+            check(lambda r: r["command_start"]["median_s"] < COMMAND_START_LIMIT_S if "command_start" in r else None),
+        )
+    )
+    return table + scale_report.rows(results)
 
 
 def table_text(results: dict) -> str:
@@ -432,7 +417,14 @@ def explanations(results: dict) -> list[str]:
                     f"{found['p95'] - limit:.2f} s over.** The worker polls for work every {r['poll_seconds']} s "
                     f"and then claims the run in the database."
                 )
-    return notes
+        start = r.get("command_start")
+        if start and start["median_s"] >= COMMAND_START_LIMIT_S:
+            notes.append(
+                f"**{name}: `manage.py {start['command']}` took {start['median_s']:.2f} s to answer "
+                f"(target < {COMMAND_START_LIMIT_S:g} s; runs: {', '.join(f'{s:.2f}' for s in start['runs_s'])}).** "
+                f"Django's set-up imports every app's admin, and through it the services and their libraries."
+            )
+    return notes + scale_report.notes(results)
 
 
 def machine() -> dict:
@@ -577,7 +569,7 @@ def markdown(results: dict) -> str:
             lines.append(
                 f"- {DATABASES[db]}{label}: " + ", ".join(_step_lines(r, run)) + f"; items {r[run]['items_updated']}."
             )
-    lines += ["", "## What a trigger request costs", ""]
+    lines += ["", *scale_report.section(results), "## What a trigger request costs", ""]
     lines += [f"- {DATABASES[db]}: {trigger_costs(db, r)}" for db, r in dbs.items()]
     lines += ["", "## Targets missed, by how much and why", ""]
     lines += [f"- {note}" for note in notes] or ["None in this run."]

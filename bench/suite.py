@@ -94,7 +94,7 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _prepare_database(results: dict[str, Any]) -> None:
+def prepare_database(results: dict[str, Any]) -> None:
     """Migrate, empty the caches an earlier run filled, and note the database's version."""
     from django.core.cache import caches
     from django.core.management import call_command
@@ -109,20 +109,26 @@ def _prepare_database(results: dict[str, Any]) -> None:
         results["database_version"] = cursor.fetchone()[0]
 
 
-def _seed(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    from django.conf import settings
-
-    from market_data.models import Asset
+def seed(*, users: int, assets: int, years: int) -> dict[str, Any]:
+    """seed_demo, timed: what it seeded and how long it took."""
     from refresh.services.demo import seed_demo
 
     began = time.perf_counter()
-    seeded = seed_demo(users=args.users, assets=args.assets, years=args.years)
-    results["seed"] = {
+    seeded = seed_demo(users=users, assets=assets, years=years)
+    return {
         "seconds": time.perf_counter() - began,
         "users": seeded["users"],
         "assets": seeded["assets"],
         "bars": seeded["bars"],
     }
+
+
+def _seed(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    from django.conf import settings
+
+    from market_data.models import Asset
+
+    results["seed"] = seed(users=args.users, assets=args.assets, years=args.years)
     symbols = Asset.objects.filter(is_active=True).count()
     results["symbols"] = symbols
     results["expected_incremental_calls"] = math.ceil(symbols / settings.TWELVEDATA_BATCH_SIZE)
@@ -229,7 +235,7 @@ def main() -> None:
         results["started_after_s"][name] = round(time.perf_counter() - began_suite, 2)
 
     section("migrate")
-    _prepare_database(results)
+    prepare_database(results)
     section("seed")
     _seed(args, results)
     _measure_refreshes(args, results, section)

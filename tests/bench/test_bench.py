@@ -87,6 +87,9 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     assert measured["queue"]["orm"]["runs"] == 2
     assert ("redis" in measured["queue"]) == bool(redis_url)
 
+    _check_scale_runs(results["scale_runs"][database], scale_out=bool(postgres_url and redis_url))
+    assert (tmp_path / "benchmarks-scale.png").read_bytes().startswith(b"\x89PNG")
+
     text = report.read_text()
     assert "## Machine" in text
     assert "## Targets missed, by how much and why" in text
@@ -98,6 +101,47 @@ def test_the_benchmark_suite_measures_everything_and_writes_its_report(tmp_path)
     assert "| Queue latency, ORM broker" in text
     assert "by workers beside the run taking its chunk tasks" in text
     assert "by MARKET_DATA_CONCURRENCY" in text
+    _check_scale_report(text, database)
+
+
+def _check_scale_report(text: str, database: str) -> None:
+    """The scale section links the chart, and the scale targets are rows of the results table."""
+    assert "## Scale" in text
+    assert "![Time per portfolio and peak memory against portfolios](benchmarks-scale.png)" in text
+    scale_rows = [line for line in text.splitlines() if line.startswith(("| Scale: ", "| Scale-out: "))]
+    assert len(scale_rows) == 4, scale_rows  # time per portfolio for each asset count, peak memory, scale-out
+    # Like the trigger's, the scale targets hold for PostgreSQL only.
+    assert all(("**met**" in row or "**MISSED**" in row) == (database == "postgresql") for row in scale_rows)
+
+
+def _check_scale_runs(measured: dict, *, scale_out: bool) -> None:
+    """Every size of the tiny grid was seeded and refreshed, with its steps, peak memory and rows;
+    the scale-out ran at the most portfolios and fewest assets with one and with two processes."""
+    sizes = measured["sizes"]
+    assert [(size["portfolios"], size["assets"]) for size in sizes] == [(20, 10), (20, 20), (40, 10), (40, 20)]
+    for size in sizes:
+        assert size["seed"]["users"] == size["portfolios"]
+        [run] = size["runs"]
+        assert run["status"] == "success", run["errors"]
+        assert {"Fetching data", "Updating database", "Recalculating metrics"} <= set(run["steps"])
+        assert run["peak_rss_mb"] > 0
+        assert run["chunk_workers_peak_rss_mb"] > 0
+        assert run["items_updated"]["bars"] == size["seed"]["bars"] > 0
+        assert run["items_updated"]["portfolios"] == size["portfolios"]
+    with_scale_out = [size for size in sizes if "scale_out" in size]
+    if not scale_out:
+        assert with_scale_out == []
+        return
+    [size] = with_scale_out
+    assert (size["portfolios"], size["assets"]) == (40, 10)
+    [one], [two] = size["scale_out"]["one"], size["scale_out"]["two"]
+    assert one["status"] == two["status"] == "success", (one["errors"], two["errors"])
+    assert (one["chunk_tasks"], len(one["peak_rss_mb"]), one["chunks_by_tasks"]) == (0, 1, 0)
+    # Whether the other process takes a chunk before the run's worker has done them all is timing.
+    assert two["chunk_tasks"] > 0
+    assert len(two["peak_rss_mb"]) == 2
+    assert all(peak > 0 for peak in two["peak_rss_mb"])
+    assert two["items_updated"] == one["items_updated"]
 
 
 def _check_floors(database: str, measured: dict, text: str) -> None:
@@ -130,3 +174,29 @@ def test_the_load_report_takes_the_run_with_the_median_ratio():
     runs = [run("high", 90, 40), run("low", 70, 40), run("middle", 80, 40)]
     assert median_run(runs)["name"] == "middle"
     assert median_run(runs[:1])["name"] == "high"
+
+
+def test_the_scale_report_compares_median_runs_against_the_targets():
+    from bench import scale_report
+
+    def size(portfolios, seconds, peak, scale_out=None):
+        runs = [{"seconds": s, "peak_rss_mb": peak, "steps": {}, "items_updated": {}} for s in seconds]
+        return {"portfolios": portfolios, "assets": 500, "years": 5, "runs": runs, "scale_out": scale_out}
+
+    def recalculation(ms):
+        return {"steps": {"Recalculating metrics": ms}, "seconds": ms / 1000}
+
+    # Time per portfolio: 10k at a median of 10 s is 1 ms; 100k at a median of 130 s is 1.3 ms.
+    scale_out = {"one": [recalculation(100)] * 3, "two": [recalculation(70), recalculation(60), recalculation(50)]}
+    sizes = [size(10000, [9, 10, 30], 400), size(100000, [120, 130, 140], 900, scale_out)]
+    results = {
+        "databases": {"postgresql": {}},
+        "scale": {"scale_assets": (500,)},
+        "scale_runs": {"postgresql": {"sizes": sizes}},
+    }
+    growth, memory, spread = scale_report.rows(results)
+    assert growth.values["postgresql"].startswith("1.30×"), growth.values
+    assert growth.met == {"postgresql": False}
+    assert memory.met == {"postgresql": True}
+    assert spread.values["postgresql"].startswith("0.60× (runs: 0.70×, 0.60×, 0.50×"), spread.values
+    assert spread.met == {"postgresql": True}
