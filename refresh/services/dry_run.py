@@ -13,21 +13,20 @@ symbol it fetches; and retries of failed provider calls, or credits other worker
 cannot be foreseen.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Unpack
 
 from market_data.credits import credits_left
 from market_data.fetching import estimate_fetch
 from market_data.providers import get_provider
 from portfolios.selectors.holdings import existing_portfolio_ids
-from refresh.models import RefreshMode, RefreshRun, RunPriority, RunStatus
+from refresh.models import RefreshRun, RunPriority, RunStatus
 from refresh.selectors import active_runs_with_key
-from refresh.services.access import Requester
 from refresh.services.execution import worker_lost
 from refresh.services.idempotency import run_for_key
 from refresh.services.queue_estimates import QueueStanding, queue_standing, standing_of_new_run
-from refresh.services.requests import CheckedRequest, check_refresh_request
+from refresh.services.requests import CheckedRequest, RefreshArgs, check_refresh_request
 from refresh.services.tracking import current_eta, estimate_duration_seconds
 from refresh.steps.calculate import CalculationTargets, calculation_targets
 from refresh.steps.plan import RefreshPlan, build_plan
@@ -99,40 +98,17 @@ class DryRunPlan:
 
 
 def plan_refresh(
-    *,
-    kind: str,
-    requested_by: Requester,
-    mode: str = RefreshMode.INCREMENTAL,
-    priority: int | str | None = None,
-    target_user_id: int | None = None,
-    symbols: Iterable[str] | None = None,
-    apply_rebalancing: bool = False,
-    role: str | None = None,
-    grants: frozenset[str] = frozenset(),
-    idempotency_key: str | None = None,
-    fingerprint: str = "",
-    run_at: datetime | None = None,
+    *, idempotency_key: str | None = None, fingerprint: str = "", **request: Unpack[RefreshArgs]
 ) -> DryRunPlan:
-    """The plan of the run ``request_refresh`` would record for these arguments, recording nothing.
+    """The plan of the run ``request_refresh`` would record for this request, recording nothing.
 
     Raises what the request would (InvalidRefreshRequest, TargetNotFound, PermissionDenied, and
     for an Idempotency-Key the same 400 and 422), except rate limits: a dry run spends none.
     """
     replayed = None
     if idempotency_key is not None:
-        replayed = run_for_key(requester=requested_by, key=idempotency_key, fingerprint=fingerprint)
-    checked = check_refresh_request(
-        kind=kind,
-        requested_by=requested_by,
-        mode=mode,
-        priority=priority,
-        target_user_id=target_user_id,
-        symbols=symbols,
-        apply_rebalancing=apply_rebalancing,
-        role=role,
-        grants=grants,
-        run_at=run_at,
-    )
+        replayed = run_for_key(requester=request["requested_by"], key=idempotency_key, fingerprint=fingerprint)
+    checked = check_refresh_request(**request)
     run = RefreshRun(  # the run the request would record; never saved
         kind=checked.kind,
         mode=checked.mode,
@@ -151,7 +127,7 @@ def plan_refresh(
     fetches = _symbol_fetches(plan)
     targets = calculation_targets(plan=plan, changed_symbols=[f.symbol for f in fetches]) if plan.calculates else None
     expected = estimate_duration_seconds(kind=checked.kind, mode=checked.mode)
-    if run_at is not None and replayed is None:
+    if checked.run_at is not None and replayed is None:
         outcome, existing, standing = SCHEDULE, None, None
     else:
         outcome, existing, standing = _meeting_active_runs(checked, replayed=replayed)
@@ -175,8 +151,8 @@ def plan_refresh(
         apply_rebalancing=plan.apply_rebalancing,
         expected_duration_seconds=expected,
         estimated_completion=(
-            run_at + timedelta(seconds=expected)
-            if outcome == SCHEDULE and run_at
+            checked.run_at + timedelta(seconds=expected)
+            if outcome == SCHEDULE and checked.run_at
             else _estimated_completion(existing, standing)
         ),
     )

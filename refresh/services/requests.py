@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Required, TypedDict, Unpack
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
@@ -219,6 +220,22 @@ def _new_run(*, run_at: datetime | None, expected_seconds: float, **fields: obje
     return run
 
 
+class RefreshArgs(TypedDict, total=False):
+    """What a refresh request asks for, as every interface passes it to ``request_refresh``,
+    ``check_refresh_request`` and ``plan_refresh`` (refresh.services.dry_run)."""
+
+    kind: Required[str]
+    requested_by: Required[Requester]
+    mode: str  # default incremental
+    priority: int | str | None  # a name or number; None: the role's default
+    target_user_id: int | None  # portfolio runs only
+    symbols: Iterable[str] | None  # prices runs: only these
+    apply_rebalancing: bool  # strategy runs
+    role: str | None  # None: the requester's own (core.roles)
+    grants: frozenset[str]  # permissions a caller holds beyond its role (a signed webhook's)
+    run_at: datetime | None  # defer the run to this time
+
+
 @dataclass(frozen=True)
 class CheckedRequest:
     """A refresh request that passed validation and permissions: the run it would record, as values."""
@@ -232,40 +249,32 @@ class CheckedRequest:
     params: dict[str, object]  # symbols (clean), apply_rebalancing
     dedup_key: str
     scope: str
+    run_at: datetime | None
 
 
-def check_refresh_request(
-    *,
-    kind: str,
-    requested_by: Requester,
-    mode: str = RefreshMode.INCREMENTAL,
-    priority: int | str | None = None,
-    target_user_id: int | None = None,
-    symbols: Iterable[str] | None = None,
-    apply_rebalancing: bool = False,
-    role: str | None = None,
-    grants: frozenset[str] = frozenset(),
-    run_at: datetime | None = None,
-) -> CheckedRequest:
+def check_refresh_request(**request: Unpack[RefreshArgs]) -> CheckedRequest:
     """Validate a request and check its permissions (deferring it, with ``run_at``), writing nothing.
 
     Raises InvalidRefreshRequest, TargetNotFound or PermissionDenied. A real request and a dry
     run both pass here, so a dry run is refused exactly where the request would be.
     """
+    kind, requested_by = request["kind"], request["requested_by"]
+    mode = request.get("mode", RefreshMode.INCREMENTAL)
+    apply_rebalancing, grants = request.get("apply_rebalancing", False), request.get("grants", frozenset())
+    run_at = request.get("run_at")
     if isinstance(requested_by, AnonymousUser):  # the interfaces let only signed-in users through
         raise PermissionDenied("Sign in to request a refresh.")
-    if kind != RefreshKind.PORTFOLIO:
-        target_user_id = None
+    target_user_id = request.get("target_user_id") if kind == RefreshKind.PORTFOLIO else None
     clean_symbols = _validate(
         kind=kind,
         mode=mode,
         target_user_id=target_user_id,
-        symbols=symbols,
+        symbols=request.get("symbols"),
         apply_rebalancing=apply_rebalancing,
         requested_by=requested_by,
     )
-    role = role or role_of(requested_by)
-    requested_priority = parse_priority(priority)
+    role = request.get("role") or role_of(requested_by)
+    requested_priority = parse_priority(request.get("priority"))
     access.check_refresh_allowed(
         user=requested_by,
         kind=kind,
@@ -289,24 +298,16 @@ def check_refresh_request(
         params=params,
         dedup_key=dedup_key(kind=kind, mode=mode, target_user_id=target_user_id, params=params),
         scope=scope_for(kind=kind, target_user_id=target_user_id),
+        run_at=run_at,
     )
 
 
 def request_refresh(
     *,
-    kind: str,
-    requested_by: Requester,
     source: str,
-    mode: str = RefreshMode.INCREMENTAL,
-    priority: int | str | None = None,
-    target_user_id: int | None = None,
-    symbols: Iterable[str] | None = None,
-    apply_rebalancing: bool = False,
-    role: str | None = None,
-    grants: frozenset[str] = frozenset(),
     enqueue: bool = True,
     retry_of: RefreshRun | None = None,
-    run_at: datetime | None = None,
+    **request: Unpack[RefreshArgs],
 ) -> tuple[RefreshRun, bool]:
     """Record a refresh run and queue it, or return the identical run already active.
 
@@ -316,18 +317,8 @@ def request_refresh(
     Returns ``(run, created)``. Raises InvalidRefreshRequest, TargetNotFound,
     PermissionDenied or RateLimitExceeded (interactive sources only) without recording a run.
     """
-    checked = check_refresh_request(
-        kind=kind,
-        requested_by=requested_by,
-        mode=mode,
-        priority=priority,
-        target_user_id=target_user_id,
-        symbols=symbols,
-        apply_rebalancing=apply_rebalancing,
-        role=role,
-        grants=grants,
-        run_at=run_at,
-    )
+    checked = check_refresh_request(**request)
+    kind, mode, run_at = checked.kind, checked.mode, checked.run_at
     requested_by, role, run_priority, key = checked.requested_by, checked.role, checked.priority, checked.dedup_key
     expected_seconds = estimate_duration_seconds(kind=kind, mode=mode)  # before the write lock is taken
     if run_at is None and rate_limits.counted_in_the_database():

@@ -48,16 +48,36 @@ def scopes_conflict(a: str, b: str) -> bool:
     return family_b in _CONFLICTS.get(family_a, set())
 
 
+def _conflict_terms(scope: str) -> tuple[list[str], bool] | None:
+    """The scopes that conflict with this one as (exact names, every ``portfolio:`` too); None: all do."""
+    if scope == "all":
+        return None
+    others = _CONFLICTS.get(scope.split(":", maxsplit=1)[0], set())
+    return [scope, "all", *sorted(others - {"portfolio"})], "portfolio" in others
+
+
 def conflicting_scopes(scope: str) -> Q:
     """A filter on ``RefreshRun.scope`` for the scopes that conflict with this one (``scopes_conflict`` in SQL)."""
-    if scope == "all":
+    terms = _conflict_terms(scope)
+    if terms is None:
         return Q()
-    family = scope.split(":", maxsplit=1)[0]
-    others = _CONFLICTS.get(family, set())
-    condition = Q(scope__in=[scope, "all", *sorted(others - {"portfolio"})])
-    if "portfolio" in others:
+    names, any_portfolio = terms
+    condition = Q(scope__in=names)
+    if any_portfolio:
         condition |= Q(scope__startswith="portfolio:")
     return condition
+
+
+def conflicting_scopes_sql(scope: str, column: str) -> tuple[str, list[str]]:
+    """``conflicting_scopes`` as an SQL condition on ``column`` with its parameters, for a raw query."""
+    terms = _conflict_terms(scope)
+    if terms is None:
+        return "1 = 1", []
+    names, any_portfolio = terms
+    condition = f"{column} IN ({', '.join(['%s'] * len(names))})"
+    if any_portfolio:
+        return f"({condition} OR {column} LIKE %s)", [*names, "portfolio:%"]
+    return condition, names
 
 
 def serialise_lease_changes() -> None:

@@ -76,10 +76,16 @@ def _median_recent_duration(*, kind: str, mode: str) -> float:
 def current_eta(run: RefreshRun) -> datetime:
     """The run's estimated completion, moved on when waiting has made the stored one pass."""
     now = timezone.now()
-    if run.estimated_completion and run.estimated_completion > now:
-        return run.estimated_completion
-    remaining = estimate_duration_seconds(kind=run.kind, mode=run.mode) * (1 - run.progress)
-    return now + timedelta(seconds=remaining)
+    left = remaining_seconds(kind=run.kind, mode=run.mode, progress=run.progress, eta=run.estimated_completion, now=now)
+    return now + timedelta(seconds=left)
+
+
+def remaining_seconds(*, kind: str, mode: str, progress: float, eta: datetime | None, now: datetime) -> float:
+    """Seconds an active run has left: to its stored estimate, or once that has passed, the rest of
+    its kind's usual duration by its progress."""
+    if eta is not None and eta > now:
+        return (eta - now).total_seconds()
+    return estimate_duration_seconds(kind=kind, mode=mode) * (1 - progress)
 
 
 def forget_duration_estimate(*, kind: str, mode: str) -> None:

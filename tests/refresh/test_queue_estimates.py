@@ -7,6 +7,7 @@ from http import HTTPStatus
 
 import pytest
 import requests
+from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.authtoken.models import Token
@@ -14,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from refresh.models import RefreshRun, RunPriority, RunSource, RunStatus
 from refresh.services.queue_estimates import queue_standing
 from refresh.services.requests import request_refresh
-from refresh.services.scopes import conflicting_scopes, scopes_conflict
+from refresh.services.scopes import conflicting_scopes, conflicting_scopes_sql, scopes_conflict
 from refresh.services.tracking import forget_duration_estimate, forget_memoised_estimates
 from tests.refresh.test_api import BASE
 
@@ -30,8 +31,13 @@ def test_the_conflicting_scopes_filter_agrees_with_scopes_conflict(demo):
         for scope in SCOPES
     }
     for scope in SCOPES:
+        expected = {other for other in SCOPES if scopes_conflict(scope, other)}
         found = set(RefreshRun.objects.filter(conflicting_scopes(scope)).values_list("scope", flat=True))
-        assert found == {other for other in SCOPES if scopes_conflict(scope, other)}, scope
+        assert found == expected, scope
+        condition, params = conflicting_scopes_sql(scope, "scope")
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT scope FROM {RefreshRun._meta.db_table} WHERE {condition}", params)  # noqa: S608
+            assert {row[0] for row in cursor.fetchall()} == expected, scope
     assert len(runs) == len(SCOPES)
 
 
