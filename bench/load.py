@@ -155,11 +155,12 @@ async def _load(port: int, requests, *, clients: int, seconds: float) -> list[tu
     return results
 
 
-def _cpu_seconds(port: int) -> dict[str, float]:
-    """CPU seconds used so far, by who: the gunicorn serving `port`, the database and Redis
-    servers (every process of theirs on this machine) and this load generator. Linux only."""
+def _cpu_seconds(port: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds each process has used so far, with who it is: the gunicorn serving `port`, the
+    database and Redis servers (every process of theirs on this machine) or this load generator.
+    Linux only."""
     tick, me = os.sysconf("SC_CLK_TCK"), os.getpid()
-    used = {"gunicorn": 0.0, "database": 0.0, "redis": 0.0, "load generator": 0.0}
+    used: dict[int, tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -181,16 +182,24 @@ def _cpu_seconds(port: int) -> dict[str, float]:
             else None
         )
         if who:
-            used[who] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            used[int(entry.name)] = (who, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
     return used
 
 
 def _cpu_per_request(port: int, phase) -> tuple[list, dict[str, float]]:
-    """Run one load phase; its results and the CPU milliseconds each request cost, by who spent them."""
+    """Run one load phase; its results and the CPU milliseconds each request cost, by who spent them.
+
+    Counted per process alive at the end: one that ended during the phase (a database backend
+    closing) takes its CPU with it, and must not subtract what it had used before.
+    """
     before = _cpu_seconds(port)
     results = phase()
     after, requests = _cpu_seconds(port), max(len(results) - 1, 1)
-    return results, {who: (after[who] - before[who]) * 1000 / requests for who in after}
+    spent = dict.fromkeys(("gunicorn", "database", "redis", "load generator"), 0.0)
+    for pid, (who, seconds) in after.items():
+        earlier = before.get(pid)
+        spent[who] += seconds - (earlier[1] if earlier and earlier[0] == who else 0.0)
+    return results, {who: seconds * 1000 / requests for who, seconds in spent.items()}
 
 
 def _stats(phases: list[list[tuple[int, float]]]) -> dict:

@@ -6,8 +6,10 @@ import json
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +81,14 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     except OSError:  # it ended, or this is not Linux
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0  # KiB on Linux
+
+
+def command_start_seconds(*args: str, repeats: int = 5) -> dict[str, Any]:
+    """Wall time of ``manage.py <args>`` in fresh processes (a cold interpreter and Django's set-up
+    each time): the median of `repeats` runs, and each run."""
+    runs = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, timeout=60, check=True)
+        runs.append(time.perf_counter() - began)
+    return {"command": " ".join(args), "median_s": statistics.median(runs), "runs_s": runs}

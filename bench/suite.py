@@ -16,7 +16,7 @@ from typing import Any
 
 import django
 
-from bench.processes import descendants, peak_rss_mb, run_json, start_qcluster, stop
+from bench.processes import command_start_seconds, descendants, peak_rss_mb, run_json, start_qcluster, stop
 
 
 def timed_run(kind: str, mode: str) -> dict:
@@ -201,6 +201,9 @@ def _measure_serving(args: argparse.Namespace, results: dict[str, Any], section:
         workers=args.gunicorn_workers,
         log_path=args.logs / f"gunicorn-{connection.vendor}.log",
     )
+
+    section("command start-up")  # heavy libraries load when a run needs them, not for --help
+    results["command_start"] = command_start_seconds("refresh", "--help")
 
     section("queue latency")
     results["poll_seconds"] = settings.Q_CLUSTER.get("poll")

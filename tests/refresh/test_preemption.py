@@ -43,6 +43,23 @@ def steps(run):
     return list(run.steps.values_list("name", flat=True))
 
 
+def assert_made_way(long, emergency, *, asked, workers):
+    """The emergency run started within 5 s of its request; the run that made way for it
+    completed afterwards, every quote stored."""
+    wait_until(
+        lambda: RefreshRun.objects.get(pk=long.pk).status == RunStatus.SUCCESS,
+        timeout=90,
+        message="the run that made way to complete",
+    )
+    emergency.refresh_from_db()
+    long.refresh_from_db()
+    assert emergency.status == RunStatus.SUCCESS, workers.logs()
+    assert emergency.started_at is not None
+    assert (emergency.started_at - asked).total_seconds() < 5
+    assert long.started_at >= emergency.finished_at  # resumed after it
+    assert Quote.objects.count() == Asset.objects.count()  # nothing lost
+
+
 @pytest.mark.django_db
 def test_an_emergency_marks_only_less_urgent_running_runs_on_conflicting_scopes(demo, no_cooldown):
     prices = request("prices", priority="low")
@@ -109,20 +126,8 @@ def test_an_emergency_preempts_a_running_run_within_seconds_and_it_completes_aft
     asked = timezone.now()
     emergency = request("benchmark", priority="emergency")
 
-    wait_until(
-        lambda: RefreshRun.objects.get(pk=long.pk).status == RunStatus.SUCCESS,
-        timeout=90,
-        message="the pre-empted run to complete",
-    )
-
-    emergency.refresh_from_db()
-    long.refresh_from_db()
-    assert emergency.status == RunStatus.SUCCESS, workers.logs()
-    assert emergency.started_at is not None
-    assert (emergency.started_at - asked).total_seconds() < 5
+    assert_made_way(long, emergency, asked=asked, workers=workers)
     assert "Pre-empted" in steps(long)
-    assert long.started_at >= emergency.finished_at  # resumed after it
-    assert Quote.objects.count() == Asset.objects.count()  # nothing lost
     assert PriceBar.objects.values("asset").distinct().count() == Asset.objects.count()
     assert RunPriority(long.priority) == RunPriority.MEDIUM
 
@@ -314,19 +319,7 @@ def test_with_its_one_worker_busy_an_emergency_on_a_free_scope_starts_within_sec
     assert response.status_code == HTTPStatus.ACCEPTED, response.text
     emergency = RefreshRun.objects.get(refresh_id=response.json()["refresh_id"])
 
-    wait_until(
-        lambda: RefreshRun.objects.get(pk=long.pk).status == RunStatus.SUCCESS,
-        timeout=90,
-        message="the run that yielded to complete",
-    )
-
-    emergency.refresh_from_db()
-    long.refresh_from_db()
-    assert emergency.status == RunStatus.SUCCESS, workers.logs()
-    assert emergency.started_at is not None
-    assert (emergency.started_at - asked).total_seconds() < 5
+    assert_made_way(long, emergency, asked=asked, workers=workers)
     assert "every worker was busy" in long.steps.get(name="Pre-empted").message
-    assert long.started_at >= emergency.finished_at  # resumed after it
-    assert Quote.objects.count() == Asset.objects.count()  # nothing lost
     assert PriceBar.objects.values("asset").distinct().count() == Asset.objects.count()
     assert RunPriority(long.priority) == RunPriority.MEDIUM
