@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from core.api.schema import documented_error
 from notifications.services.inbound import WebhookEventSerializer, receive_webhook
 from notifications.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from refresh.api.serializers import RunStatusSerializer
+from refresh.api.schema import RUN_STATUS
 from refresh.api.views import run_response
 
 
@@ -37,9 +37,9 @@ from refresh.api.views import run_response
         ),
     ],
     responses={
-        202: OpenApiResponse(RunStatusSerializer, description="A run was queued."),
+        202: OpenApiResponse(RUN_STATUS, description="A run was queued."),
         200: OpenApiResponse(
-            RunStatusSerializer,
+            RUN_STATUS,
             description="A replayed delivery id: the original run, or "
             '{"status": "duplicate", "refresh_id": null} when '
             "that run was since deleted.",

@@ -16,10 +16,18 @@ from refresh.api.serializers import (
     RefreshPlanSerializer,
     RefreshRequestSerializer,
     RefreshRunListSerializer,
+    ActiveRunStatusSerializer,
+    FinishedRunStatusSerializer,
     RefreshRunSerializer,
     RetrySerializer,
-    RunStatusSerializer,
     RunSymbolSerializer,
+)
+
+# A run's status has one of two shapes: while it is active, and once it has finished.
+RUN_STATUS = PolymorphicProxySerializer(
+    component_name="RunStatus",
+    serializers=[ActiveRunStatusSerializer, FinishedRunStatusSerializer],
+    resource_type_field_name=None,
 )
 
 
@@ -44,10 +52,9 @@ _IDEMPOTENCY_KEY = OpenApiParameter(
     "first started, whatever its state, for 24 hours (200, no rate limit spent); with another request, 422.",
 )
 _STARTED = {
-    202: OpenApiResponse(RunStatusSerializer, description="Queued; Location names the run."),
+    202: OpenApiResponse(RUN_STATUS, description="Queued; Location names the run."),
     200: OpenApiResponse(
-        RunStatusSerializer,
-        description="The identical active run (deduplicated), the run an Idempotency-Key started, "
+            description="The identical active run (deduplicated), the run an Idempotency-Key started, "
         "or the finished run when `wait` sufficed.",
     ),
     403: documented_error("forbidden: your role may not start this refresh (or defer one: run_at)."),
@@ -60,7 +67,7 @@ _STARTED_OR_PLANNED = {
     200: OpenApiResponse(
         PolymorphicProxySerializer(
             component_name="RunStatusOrPlan",
-            serializers=[RunStatusSerializer, RefreshPlanSerializer],
+            serializers=[RUN_STATUS, RefreshPlanSerializer],
             resource_type_field_name=None,
         ),
         description="A run's status: the identical active run (deduplicated), the run an Idempotency-Key started, "
@@ -118,7 +125,7 @@ run_schema = extend_schema_view(
         summary="Reprioritise a queued run",
         request=PrioritySerializer,
         responses={
-            200: OpenApiResponse(RunStatusSerializer, description="The run at its new priority (a step records it)."),
+            200: OpenApiResponse(RUN_STATUS, description="The run at its new priority (a step records it)."),
             400: documented_error("invalid_request: no or an unknown priority."),
             403: documented_error("forbidden: only the requester or an admin, and only to a priority your role has."),
             404: _NOT_FOUND,
@@ -155,7 +162,7 @@ run_schema = extend_schema_view(
         summary="Cancel a queued or running run",
         request=None,
         responses={
-            200: OpenApiResponse(RunStatusSerializer, description="Cancelled, or asked to stop at its next batch."),
+            200: OpenApiResponse(RUN_STATUS, description="Cancelled, or asked to stop at its next batch."),
             403: documented_error("forbidden: only the requester or an admin may cancel."),
             404: _NOT_FOUND,
             409: documented_error("not_cancellable: the run has already finished."),

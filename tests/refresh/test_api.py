@@ -2,12 +2,15 @@
 
 from http import HTTPStatus
 
+from django.test.utils import override_script_prefix
+from django.urls import reverse
+
 import pytest
 from rest_framework.test import APIClient
 
 from market_data.models import Quote
 from portfolios.models import PortfolioMetrics
-from refresh.api.serializers import RunStatusSerializer
+from refresh.api.serializers import run_status
 from refresh.models import RefreshRun, RunStatus
 from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
@@ -197,14 +200,36 @@ def test_the_status_shows_progress_while_active_and_the_outcome_once_finished(ad
     assert (cancelled["duration_ms"], cancelled["items_updated"], cancelled["errors"]) == (0, no_items, [])
 
 
+def test_the_location_names_the_run_where_the_api_is_mounted(admin_api):
+    plain = admin_api.post(f"{BASE}/strategy", {}, format="json")
+    with override_script_prefix("/refresher/"):  # as a WSGI server mounting the service there sets it
+        mounted = admin_api.post(f"{BASE}/benchmark", {}, format="json")
+    for response, prefix in ((plain, ""), (mounted, "/refresher")):
+        refresh_id = response.json()["refresh_id"]
+        assert response["Location"] == prefix + reverse("refresh-run-detail", kwargs={"refresh_id": refresh_id}) + "/"
+    assert admin_api.get(plain["Location"]).json()["refresh_id"] == plain.json()["refresh_id"]
+
+
+def test_each_status_answers_with_the_shape_the_schema_gives_its_state(admin_api):
+    components = admin_api.get("/api/schema/", {"format": "json"}).json()["components"]["schemas"]
+    active, finished = components["ActiveRunStatus"], components["FinishedRunStatus"]
+    queued = admin_api.post(f"{BASE}/strategy", {}, format="json").json()
+    assert list(queued) == list(active["properties"])
+    assert sorted(queued) == sorted(active["required"])
+
+    cancelled = admin_api.post(f"{BASE}/runs/{queued['refresh_id']}/cancel/").json()
+    assert set(finished["required"]) <= set(cancelled) <= set(finished["properties"])
+    assert not set(active["required"]) <= set(cancelled) and not set(finished["required"]) <= set(queued)
+
+
 def test_a_skipped_runs_status_says_why(demo, admin):
     manual, _ = request_refresh(kind="prices", requested_by=admin, source="command", enqueue=False)
     execute_run_in_process(run=manual)
-    status = RunStatusSerializer(trigger_scheduled_refresh(kind="prices", mode="incremental", interval_minutes=15)).data
+    status = run_status(trigger_scheduled_refresh(kind="prices", mode="incremental", interval_minutes=15))
     assert status["status"] == "skipped"
     assert manual.refresh_id in status["reason"]
     assert status["errors"] == []
-    assert "reason" not in RunStatusSerializer(manual).data
+    assert "reason" not in run_status(manual)
 
 
 def test_token_authentication(admin, run_tasks):

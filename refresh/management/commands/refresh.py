@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from refresh.api.serializers import RefreshPlanSerializer, RunStatusSerializer
+from refresh.api.serializers import RefreshPlanSerializer, run_status
 from refresh.errors import RefreshError
 from refresh.models import RefreshKind, RefreshMode, RunPriority, RunSource, RunStatus
 from refresh.selectors import wait_for_run
@@ -211,7 +211,7 @@ class Command(BaseCommand):
                 bar(run)  # the final state: the workers report it to no listener
             finally:
                 bar.close()
-        self.stdout.write(json.dumps(RunStatusSerializer(run).data, indent=None if options["json"] else 2))
+        self.stdout.write(json.dumps(run_status(run), indent=None if options["json"] else 2))
         code = EXIT_CODES.get(run.status, 0)
         if code:
             raise SystemExit(code)
