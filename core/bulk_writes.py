@@ -21,7 +21,6 @@ statements did.
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.db import connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -147,6 +146,8 @@ def _copy_and_insert(
     shape = ", ".join(f"{name} {kind}" for name, kind in zip(names[:split], types[:split], strict=True))
     scalars = "".join(f", %s::{kind}" for kind in types[split:])
     insert = f"INSERT INTO {table} ({', '.join(names)}) SELECT {columns}{scalars} FROM {staging}{conflict}"  # noqa: S608 - names and types come from Model._meta, constants are parameters
+    import psycopg  # noqa: PLC0415 - here, not at import: only PostgreSQL needs it (start-up time)
+
     # COPY is psycopg's own API, so a plain psycopg cursor. Outside a transaction one is
     # opened: ON COMMIT DROP would drop the table right after creating it.
     with transaction.atomic(using=connection.alias, savepoint=False), psycopg.Cursor(connection.connection) as cursor:

@@ -19,6 +19,9 @@ from django_redis import get_redis_connection
 from .models import CreditPeriod, CreditWindow
 
 KEY_PREFIX = "market-data:credits"
+# What a fetch reports for what it could not send once the day's credits are gone; a run that
+# stopped for it is partial, not failed.
+DAY_CREDITS_GONE = "The provider's credits for today are used up; fetching stops until midnight UTC."
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from django.utils import timezone
 from .anomalies import Anomaly, record_anomalies, screen_histories, screen_quotes
 from .batching import split_batches_to_credits
 from .credits import (
+    DAY_CREDITS_GONE,
     CreditGrant,
     CreditsLeft,
     mark_credits_exhausted,
@@ -59,7 +60,6 @@ from .usage import record_provider_usage
 # How waiting sleeps; tests replace it to move a frozen clock instead.
 sleep = time.sleep
 
-DAY_CREDITS_GONE = "The provider's credits for today are used up; fetching stops until midnight UTC."
 WAIT_TOO_LONG = (
     "This minute's provider credits are used up, and waiting for the next minute would pass the run's time limit."
 )

@@ -11,8 +11,8 @@ from notifications.models import (
     WebhookEventMapping,
     WebhookSource,
 )
-from notifications.services.inbound import DEFAULT_EVENT_ROUTES
 from notifications.services.outbound import retry_delivery
+from notifications.services.routes import DEFAULT_EVENT_ROUTES
 
 
 class WebhookEventMappingInline(admin.TabularInline):

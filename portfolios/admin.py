@@ -2,7 +2,6 @@
 
 from django.contrib import admin, messages
 
-from .charts import value_chart
 from .models import (
     Allocation,
     BenchmarkComparison,
@@ -54,6 +53,8 @@ class PortfolioAdmin(admin.ModelAdmin):
     change_form_template = "admin/portfolios/portfolio/change_form.html"  # with the value chart
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        from .charts import value_chart  # noqa: PLC0415 - numpy loads for the page, not at every set-up
+
         chart = value_chart(portfolio_id=int(object_id)) if str(object_id).isdigit() else None
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "value_chart": chart})
 

@@ -11,33 +11,16 @@ from rest_framework import serializers
 
 from core.roles import Role
 from notifications.errors import EmergencyNotAllowed, InvalidWebhookSignature, MalformedWebhook
-from notifications.models import WebhookDelivery, WebhookEventMapping, WebhookSource
+from notifications.models import WebhookDelivery, WebhookSource
+from notifications.services.routes import event_route
 from notifications.signing import signature_matches, timestamp_is_fresh
-from refresh.models import RefreshKind, RefreshMode, RefreshRun, RunPriority, RunSource
+from refresh.models import RefreshRun, RunPriority, RunSource
 from refresh.services import access
 from refresh.services.requests import parse_priority, request_refresh
 
 logger = logging.getLogger("notifications.inbound")
 MAX_BODY_BYTES = 64 * 1024
 _UNKNOWN_SOURCE_SECRET = secrets.token_hex(32)  # signs nothing anyone has: a stand-in for timing only
-
-
-@dataclass(frozen=True)
-class EventRoute:
-    kind: str
-    mode: str
-    priority: int
-
-
-# Used when a source has no mapping of its own for the event type (WebhookEventMapping).
-DEFAULT_EVENT_ROUTES = {
-    "market.event": EventRoute(RefreshKind.PRICES, RefreshMode.SMART, RunPriority.HIGH),
-    "market.close": EventRoute(RefreshKind.ALL, RefreshMode.INCREMENTAL, RunPriority.MEDIUM),
-    "benchmark.update": EventRoute(RefreshKind.BENCHMARK, RefreshMode.INCREMENTAL, RunPriority.MEDIUM),
-    "schedule.override": EventRoute(RefreshKind.ALL, RefreshMode.INCREMENTAL, RunPriority.HIGH),
-    "alert.condition": EventRoute(RefreshKind.PRICES, RefreshMode.INCREMENTAL, RunPriority.HIGH),
-    "alert.critical": EventRoute(RefreshKind.PRICES, RefreshMode.INCREMENTAL, RunPriority.EMERGENCY),
-}
 
 
 class WebhookEvent(TypedDict):
@@ -101,14 +84,6 @@ def _parsed_event(body: bytes) -> WebhookEvent:
         raise MalformedWebhook(f"{field}: {errors[0]}")
     validated: WebhookEvent = event.validated_data
     return validated
-
-
-def event_route(*, source: WebhookSource, event_type: str) -> EventRoute | None:
-    """The source's own mapping for this event type, else the built-in one, else None."""
-    mapping = WebhookEventMapping.objects.filter(source=source, event_type=event_type).first()
-    if mapping is not None:
-        return EventRoute(mapping.kind, mapping.mode, mapping.priority)
-    return DEFAULT_EVENT_ROUTES.get(event_type)
 
 
 def receive_webhook(*, source_name: str, timestamp: str, signature: str, body: bytes) -> WebhookOutcome:

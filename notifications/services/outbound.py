@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import models, transaction
@@ -71,6 +70,8 @@ def delivery_body(delivery: NotificationDelivery) -> bytes:
 
 
 def _send_webhook(delivery: NotificationDelivery) -> int:
+    import requests  # noqa: PLC0415 - loaded to send, not by every process queueing deliveries (start-up time)
+
     body = delivery_body(delivery)
     headers = {
         "Content-Type": "application/json",

@@ -10,11 +10,9 @@ from django.contrib import messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from refresh.api.serializers import RefreshPlanSerializer
 from refresh.errors import RefreshError
 from refresh.models import RefreshKind, RefreshMode, RefreshRun, RunSource
 from refresh.services import access
-from refresh.services.dry_run import plan_refresh
 from refresh.services.requests import request_refresh
 
 # The kinds the runs list offers; a portfolio refresh starts from a portfolio or user page.
@@ -55,6 +53,10 @@ def needs_confirmation(mode: str) -> bool:
 def plan_refresh_from_admin(request, *, kind: str, mode: str, target_user_id: int | None = None) -> dict | None:
     """The dry run's plan as the API renders it, or None after an error message for a refusal the
     operator can act on (bad input); PermissionDenied propagates, so the admin answers 403."""
+    # Planning loads the run path and DRF; here, not at import, which every process's set-up pays.
+    from refresh.api.serializers import RefreshPlanSerializer  # noqa: PLC0415
+    from refresh.services.dry_run import plan_refresh  # noqa: PLC0415
+
     try:
         plan = plan_refresh(kind=kind, mode=mode, target_user_id=target_user_id, requested_by=request.user)
     except RefreshError as exc:

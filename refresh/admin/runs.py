@@ -32,7 +32,6 @@ from refresh.models import (
 )
 from refresh.selectors import runs_visible_to
 from refresh.services import access
-from refresh.services.dry_run import OUTCOMES
 from refresh.services.execution import cancel_run
 from refresh.services.run_control import RETRYABLE_STATUSES, reprioritise_run, retry_run
 
@@ -223,6 +222,8 @@ class RefreshRunAdmin(admin.ModelAdmin):
         return redirect("admin:refresh_refreshrun_changelist")
 
     def _confirm_refresh_page(self, request, plan: dict) -> TemplateResponse:
+        from refresh.services.dry_run import OUTCOMES  # noqa: PLC0415 - loaded by the plan already, not at start-up
+
         context = {
             **self.admin_site.each_context(request),
             "title": "Start a full refresh of everything?"

@@ -12,7 +12,7 @@ from core.heartbeat import process_name
 from core.log_context import request_context
 from core.log_redaction import redact_text
 from core.read_cache import invalidate_everything
-from market_data.fetching import DAY_CREDITS_GONE
+from market_data.credits import DAY_CREDITS_GONE
 from refresh.errors import RunNotCancellable, RunPreempted, RunStopped
 from refresh.models import COMPLETED_STATUSES, RefreshRun, RunStatus, ScopeLease
 from refresh.selectors import runs_waiting
@@ -30,7 +30,6 @@ from refresh.services.scopes import (
 )
 from refresh.services.symbol_outcomes import record_symbol_outcomes
 from refresh.services.tracking import RunTracker, forget_duration_estimate
-from refresh.steps.flow import run_refresh_steps
 
 logger = logging.getLogger("refresh.execution")
 # What the run's last step says once it has ended; any other outcome shows its status's label.
@@ -171,6 +170,8 @@ def _execute_claimed_run(
     listener: Callable[[RefreshRun], object] | None,
     holds_worker: bool,
 ) -> RefreshRun:
+    from refresh.steps.flow import run_refresh_steps  # noqa: PLC0415 - the run path loads with a run (start-up time)
+
     run.refresh_from_db()
     tracker = RunTracker(run, listener=listener, holds_worker=holds_worker)
     status: str = RunStatus.FAILED

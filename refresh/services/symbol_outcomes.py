@@ -6,10 +6,13 @@ and the run's end writes them all at once, whether it finished or stopped early.
 """
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from core.bulk_writes import write_rows
-from market_data.anomalies import Anomaly
 from refresh.models import OUTCOME_REASON_LENGTH, RefreshRun, RunSymbol, SymbolOutcome
+
+if TYPE_CHECKING:  # the anomaly screening (numpy) loads with a run, not with this module
+    from market_data.anomalies import Anomaly
 
 # A symbol the run learns several things about keeps the strongest (the last of equals, as
 # failed_symbols does): a failure or a held-back price says more than a stored one, and
@@ -38,7 +41,7 @@ class SymbolOutcomes:
         for symbol, reason in failures.items():
             self._note(symbol, SymbolOutcome.FAILED, reason)
 
-    def hold_back(self, anomalies: Iterable[Anomaly]) -> None:
+    def hold_back(self, anomalies: Iterable["Anomaly"]) -> None:
         """Symbols with a suspicious price that was not stored; the first anomaly is the reason."""
         held: dict[str, list[str]] = {}
         for anomaly in anomalies:

@@ -16,11 +16,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from refresh.api.serializers import RefreshPlanSerializer, run_status
 from refresh.errors import RefreshError
 from refresh.models import RefreshKind, RefreshMode, RunPriority, RunSource, RunStatus
 from refresh.selectors import wait_for_run
-from refresh.services.dry_run import plan_refresh
 from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
 
@@ -180,6 +178,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        # Planning and DRF load for a run, not for --help or a refused argument (start-up time).
+        from refresh.api.serializers import RefreshPlanSerializer, run_status  # noqa: PLC0415
+        from refresh.services.dry_run import plan_refresh  # noqa: PLC0415
+
         kind = RefreshKind.PORTFOLIO if options["portfolio"] is not None else options["kind"]
         if options["dry_run"] and options["queue"]:
             raise CommandError("--dry-run starts nothing to queue or follow.", returncode=USAGE_ERROR)
@@ -196,7 +198,8 @@ class Command(BaseCommand):
         }
         try:
             if options["dry_run"]:
-                self._print_plan(plan_refresh(**request), as_json=options["json"])
+                data = RefreshPlanSerializer(plan_refresh(**request)).data
+                self.stdout.write(json.dumps(data) if options["json"] else plan_text(data))
                 return
             run, _ = request_refresh(source=RunSource.COMMAND, enqueue=options["queue"], **request)
         except (RefreshError, PermissionDenied) as exc:
@@ -215,10 +218,6 @@ class Command(BaseCommand):
         code = EXIT_CODES.get(run.status, 0)
         if code:
             raise SystemExit(code)
-
-    def _print_plan(self, plan, *, as_json: bool) -> None:
-        data = RefreshPlanSerializer(plan).data
-        self.stdout.write(json.dumps(data) if as_json else plan_text(data))
 
     def _user(self, username):
         if not username:
