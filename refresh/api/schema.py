@@ -12,12 +12,12 @@ from drf_spectacular.utils import (
 
 from core.api.schema import documented_error
 from refresh.api.serializers import (
+    ActiveRunStatusSerializer,
+    FinishedRunStatusSerializer,
     PrioritySerializer,
     RefreshPlanSerializer,
     RefreshRequestSerializer,
     RefreshRunListSerializer,
-    ActiveRunStatusSerializer,
-    FinishedRunStatusSerializer,
     RefreshRunSerializer,
     RetrySerializer,
     RunSymbolSerializer,
@@ -54,7 +54,7 @@ _IDEMPOTENCY_KEY = OpenApiParameter(
 _STARTED = {
     202: OpenApiResponse(RUN_STATUS, description="Queued; Location names the run."),
     200: OpenApiResponse(
-            description="The identical active run (deduplicated), the run an Idempotency-Key started, "
+        description="The identical active run (deduplicated), the run an Idempotency-Key started, "
         "or the finished run when `wait` sufficed.",
     ),
     403: documented_error("forbidden: your role may not start this refresh (or defer one: run_at)."),
