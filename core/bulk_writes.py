@@ -69,6 +69,7 @@ def _conflict_clause(
     unique_fields: Sequence[str] | None,
     *,
     skip_unchanged: bool,
+    stamps: Sequence[str],
 ) -> str:
     if not unique_fields:
         return ""
@@ -80,10 +81,12 @@ def _conflict_clause(
         f"{name} = EXCLUDED.{name}" for name in updated
     )
     if skip_unchanged:
+        stamped = {quote(column_name(concrete_field(model, name))) for name in stamps}
+        compared = [name for name in updated if name not in stamped]
         differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"  # both null-safe
         clause += (
-            f" WHERE ({', '.join(f'{table}.{name}' for name in updated)}) {differs} "
-            f"({', '.join(f'EXCLUDED.{name}' for name in updated)})"
+            f" WHERE ({', '.join(f'{table}.{name}' for name in compared)}) {differs} "
+            f"({', '.join(f'EXCLUDED.{name}' for name in compared)})"
         )
     return clause
 
@@ -102,6 +105,7 @@ def _execute(
     constants: int,
     unique_fields: Sequence[str] | None,
     skip_unchanged: bool,
+    stamps: Sequence[str],
     batch: int,
 ) -> None:
     """Runs the insert for `count` rows: data holds one list per column, then one value per constant.
@@ -112,7 +116,7 @@ def _execute(
     quote = connection.ops.quote_name
     names = [quote(column_name(field)) for field in fields]
     table = quote(model._meta.db_table)
-    conflict = _conflict_clause(connection, model, names, unique_fields, skip_unchanged=skip_unchanged)
+    conflict = _conflict_clause(connection, model, names, unique_fields, skip_unchanged=skip_unchanged, stamps=stamps)
     split = len(fields) - constants
     if connection.vendor == "postgresql":
         types = [field.db_type(connection) for field in fields]
@@ -174,13 +178,16 @@ def write_rows(
     constants: Mapping[str, Any] | None = None,
     unique_fields: Sequence[str] | None = None,
     skip_unchanged: bool = False,
+    stamps: Sequence[str] = (),
     batch_size: int | None = None,
 ) -> int:
     """Inserts rows given as columns (field name -> one value per row) plus constants (the
     same value in every row); with unique_fields, a row matching an existing one on them
     overwrites its other given fields instead, and with skip_unchanged only when one of
-    them differs (a row rewritten unchanged still costs its write). Returns how many rows
-    were given.
+    them differs (a row rewritten unchanged still costs its write). Stamps (such as a
+    calculated_at) are written with every row inserted or rewritten but left out of that
+    comparison, so a row whose other fields are unchanged keeps its row and its old stamps.
+    Returns how many rows were given.
 
     Values of the fields in RAW_FIELD_TYPES must already be plain ints, floats, str, dates
     (or ISO dates) or None (portfolios.services.storage turns numpy figures into them); the
@@ -220,6 +227,7 @@ def write_rows(
         constants=len(constants),
         unique_fields=unique_fields,
         skip_unchanged=skip_unchanged,
+        stamps=stamps,
         batch=batch_size or settings.REFRESH_WRITE_BATCH,
     )
     return count
