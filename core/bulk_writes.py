@@ -13,9 +13,9 @@ and 3.5 s of the server's with the rows unchanged, 3.1 s and 7.2 s inserting the
 1.3 s and 3.1 s, 1.4 s and 6.8 s. A full refresh of 2,000 portfolios: "Updating database"
 7.2 s → 5.3 s, cold 11.7 s → 9.5 s. Binary COPY was cheaper in the client (0.9 s) but its
 float8 → numeric casts cost the server 4.4 s. The staging table, made and dropped per call,
-adds about 0.5 ms a call. COPY streams, so a call takes any number of rows at once: one of all
-652,000 bars peaks 35 MB above its start, its own copies of the columns, as the chunked
-statements did.
+adds about 0.5 ms a call; rows with nothing to match skip it, COPYed straight into the table.
+COPY streams, so a call takes any number of rows at once: one of all 652,000 bars peaks 35 MB
+above its start, its own copies of the columns, as the chunked statements did.
 """
 
 from collections.abc import Mapping, Sequence
@@ -68,6 +68,7 @@ def _conflict_clause(
     unique_fields: Sequence[str] | None,
     *,
     skip_unchanged: bool,
+    stamps: Sequence[str],
 ) -> str:
     if not unique_fields:
         return ""
@@ -79,10 +80,12 @@ def _conflict_clause(
         f"{name} = EXCLUDED.{name}" for name in updated
     )
     if skip_unchanged:
+        stamped = {quote(column_name(concrete_field(model, name))) for name in stamps}
+        compared = [name for name in updated if name not in stamped]
         differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"  # both null-safe
         clause += (
-            f" WHERE ({', '.join(f'{table}.{name}' for name in updated)}) {differs} "
-            f"({', '.join(f'EXCLUDED.{name}' for name in updated)})"
+            f" WHERE ({', '.join(f'{table}.{name}' for name in compared)}) {differs} "
+            f"({', '.join(f'EXCLUDED.{name}' for name in compared)})"
         )
     return clause
 
@@ -101,6 +104,7 @@ def _execute(
     constants: int,
     unique_fields: Sequence[str] | None,
     skip_unchanged: bool,
+    stamps: Sequence[str],
     batch: int,
 ) -> None:
     """Runs the insert for `count` rows: data holds one list per column, then one value per constant.
@@ -111,11 +115,12 @@ def _execute(
     quote = connection.ops.quote_name
     names = [quote(column_name(field)) for field in fields]
     table = quote(model._meta.db_table)
-    conflict = _conflict_clause(connection, model, names, unique_fields, skip_unchanged=skip_unchanged)
+    conflict = _conflict_clause(connection, model, names, unique_fields, skip_unchanged=skip_unchanged, stamps=stamps)
     split = len(fields) - constants
     if connection.vendor == "postgresql":
         types = [field.db_type(connection) for field in fields]
-        _copy_and_insert(connection, table, names, data, types=types, split=split, conflict=conflict)
+        with connection.wrap_database_errors:  # psycopg's errors as Django's, as its cursors raise them
+            _copy_and_insert(connection, table, names, data, types=types, split=split, conflict=conflict)
         return
     sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}){conflict}"  # noqa: S608 - names come from Model._meta, values are parameters
     constant_values = tuple(data[split:])
@@ -136,11 +141,15 @@ def _copy_and_insert(
     conflict: str,
 ) -> None:
     """PostgreSQL: COPY the varying columns into a temporary table of their types, then one
-    INSERT … SELECT from it into the table, the constants as its parameters.
+    INSERT … SELECT from it into the table, the constants as its parameters; with no fields to
+    match, one COPY straight into the table instead.
 
     The staging table lives for this call only (ON COMMIT DROP covers a failure before the
     DROP), so calls in one transaction never see each other's rows.
     """
+    if not conflict:
+        _copy_into(connection, table, names, data, split=split)
+        return
     staging = connection.ops.quote_name(STAGING_TABLE)
     columns = ", ".join(names[:split])
     shape = ", ".join(f"{name} {kind}" for name, kind in zip(names[:split], types[:split], strict=True))
@@ -159,6 +168,20 @@ def _copy_and_insert(
         cursor.execute(f"DROP TABLE {staging}")
 
 
+def _copy_into(connection: BaseDatabaseWrapper, table: str, names: list[str], data: list[Any], *, split: int) -> None:
+    """PostgreSQL, rows to insert with nothing to match: one COPY straight into the table, each
+    row with the constants. Half the work of the staging table's COPY and INSERT … SELECT: the
+    rows are parsed once and never written twice (a first fetch of a whole history, proposals)."""
+    constants = tuple(data[split:])
+    with (
+        transaction.atomic(using=connection.alias, savepoint=False),
+        psycopg.Cursor(connection.connection) as cursor,
+        cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy,
+    ):
+        for row in zip(*data[:split], strict=True):
+            copy.write_row(row + constants)
+
+
 def _write_chunk(cursor: Any, sql: str, params: list[Any], *, many: bool) -> None:
     """One statement that writes to the table: a chunk's rows (executemany), or an INSERT … SELECT
     from the staging table with the constants (execute)."""
@@ -175,13 +198,16 @@ def write_rows(
     constants: Mapping[str, Any] | None = None,
     unique_fields: Sequence[str] | None = None,
     skip_unchanged: bool = False,
+    stamps: Sequence[str] = (),
     batch_size: int | None = None,
 ) -> int:
     """Inserts rows given as columns (field name -> one value per row) plus constants (the
     same value in every row); with unique_fields, a row matching an existing one on them
     overwrites its other given fields instead, and with skip_unchanged only when one of
-    them differs (a row rewritten unchanged still costs its write). Returns how many rows
-    were given.
+    them differs (a row rewritten unchanged still costs its write). Stamps (such as a
+    calculated_at) are written with every row inserted or rewritten but left out of that
+    comparison, so a row whose other fields are unchanged keeps its row and its old stamps.
+    Returns how many rows were given.
 
     Values of the fields in RAW_FIELD_TYPES must already be plain ints, floats, str, dates
     (or ISO dates) or None (portfolios.services.storage turns numpy figures into them); the
@@ -221,6 +247,7 @@ def write_rows(
         constants=len(constants),
         unique_fields=unique_fields,
         skip_unchanged=skip_unchanged,
+        stamps=stamps,
         batch=batch_size or settings.REFRESH_WRITE_BATCH,
     )
     return count

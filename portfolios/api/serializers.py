@@ -18,6 +18,10 @@ class OwnerSerializer(serializers.Serializer):
 
 
 NULL_REASONS_HELP = "Figure name to why that figure is null: too few observations, or a zero denominator."
+CALCULATED_AT_HELP = (
+    "When the refresh stored these figures: a later run that calculates the same figures leaves them, "
+    "and this time, as they were (docs/figures.md)."
+)
 
 
 class ShownNullReasonsField(serializers.DictField):
@@ -90,7 +94,7 @@ class MetricsSerializer(HeadlineFiguresSerializer, FigureWindowSerializer):
     max_drawdown_recovery = serializers.DateField(allow_null=True, help_text="Null while not back at the peak.")
     calmar = serializers.FloatField(allow_null=True, help_text="Annualised return / |max drawdown|.")
     weights = serializers.DictField(child=serializers.FloatField(), help_text="Symbol to share of market value.")
-    calculated_at = serializers.DateTimeField()
+    calculated_at = serializers.DateTimeField(help_text=CALCULATED_AT_HELP)
 
 
 class PortfolioSummarySerializer(serializers.Serializer):
@@ -187,7 +191,7 @@ class ComparisonSerializer(ComparedWithSerializer, FigureWindowSerializer):
     tracking_error = serializers.FloatField(allow_null=True)
     information_ratio = serializers.FloatField(allow_null=True)
     asset_correlations = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    calculated_at = serializers.DateTimeField()
+    calculated_at = serializers.DateTimeField(help_text=CALCULATED_AT_HELP)
 
 
 class PortfolioDetailSerializer(serializers.Serializer):

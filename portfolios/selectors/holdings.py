@@ -1,8 +1,10 @@
 """Portfolios and their holdings: which portfolios exist, hold what, belong to whom, and the holdings matrix."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from portfolios.batches import QUERY_BATCH, batched
 from portfolios.models import Holding, Portfolio
@@ -10,32 +12,68 @@ from portfolios.models import Holding, Portfolio
 from .matrices import float_column, position_lookup
 
 
+@dataclass(frozen=True)
+class HeldPositions:
+    """Some portfolios' holdings as columns, read once: which assets they hold, and their matrices."""
+
+    portfolio_ids: Sequence[int]
+    holding_portfolios: npt.NDArray[np.int64]
+    holding_assets: npt.NDArray[np.int64]
+    quantities: npt.NDArray[np.float64]
+    costs: npt.NDArray[np.float64]
+
+    @property
+    def asset_ids(self) -> list[int]:
+        """Ids of the assets any of the portfolios holds, ascending (as held_asset_ids)."""
+        held: list[int] = np.unique(self.holding_assets).tolist()
+        return held
+
+    def matrices(self, asset_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(quantities, cost bases), both portfolios x assets in the given orders; holdings of
+        assets outside asset_ids are left out of both."""
+        quantities = np.zeros((len(self.portfolio_ids), len(asset_ids)))
+        costs = np.zeros((len(self.portfolio_ids), len(asset_ids)))
+        if not len(asset_ids) or not len(self.portfolio_ids):
+            return quantities, costs
+        listed = np.isin(self.holding_assets, np.asarray(asset_ids, dtype=np.int64))
+        r = position_lookup(self.portfolio_ids)(self.holding_portfolios[listed])
+        c = position_lookup(asset_ids)(self.holding_assets[listed])
+        np.add.at(quantities, (r, c), self.quantities[listed])
+        np.add.at(costs, (r, c), self.costs[listed])
+        return quantities, costs
+
+
+def read_positions(*, portfolio_ids: Sequence[int]) -> HeldPositions:
+    """The portfolios' holdings, one query per QUERY_BATCH portfolios.
+
+    A chunk's calculation needs both the assets it holds and its holdings matrix: reading them
+    together saves the second query, a tenth of a second per 2,000 portfolios on PostgreSQL.
+    """
+    rows: list[tuple[int, int, float, float]] = []
+    for batch in batched(portfolio_ids, QUERY_BATCH):
+        rows.extend(
+            Holding.objects.filter(portfolio_id__in=batch)
+            .order_by()
+            .values_list("portfolio_id", "asset_id", float_column("quantity"), float_column("cost_basis"))
+        )
+    pids, aids, qty, cost = zip(*rows, strict=True) if rows else ((), (), (), ())
+    return HeldPositions(
+        portfolio_ids=portfolio_ids,
+        holding_portfolios=np.asarray(pids, dtype=np.int64),
+        holding_assets=np.asarray(aids, dtype=np.int64),
+        quantities=np.asarray(qty, dtype=np.float64),
+        costs=np.asarray(cost, dtype=np.float64),
+    )
+
+
 def load_holdings(*, portfolio_ids: Sequence[int], asset_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Holdings as (quantities, cost bases), both portfolios x assets, in the given orders.
 
     Holdings of assets outside asset_ids are left out of both.
     """
-    quantities = np.zeros((len(portfolio_ids), len(asset_ids)))
-    costs = np.zeros((len(portfolio_ids), len(asset_ids)))
     if not len(asset_ids) or not len(portfolio_ids):
-        return quantities, costs
-    portfolio_row, asset_col = position_lookup(portfolio_ids), position_lookup(asset_ids)
-    known_assets = np.sort(np.asarray(asset_ids, dtype=np.int64))
-    for batch in batched(portfolio_ids, QUERY_BATCH):
-        if not (
-            rows := list(
-                Holding.objects.filter(portfolio_id__in=batch)
-                .order_by()
-                .values_list("portfolio_id", "asset_id", float_column("quantity"), float_column("cost_basis"))
-            )
-        ):
-            continue
-        pids, aids, qty, cost = (np.asarray(column) for column in zip(*rows, strict=True))
-        listed = np.isin(aids, known_assets)
-        r, c = portfolio_row(pids[listed]), asset_col(aids[listed])
-        np.add.at(quantities, (r, c), qty[listed].astype(float))
-        np.add.at(costs, (r, c), cost[listed].astype(float))
-    return quantities, costs
+        return np.zeros((len(portfolio_ids), len(asset_ids))), np.zeros((len(portfolio_ids), len(asset_ids)))
+    return read_positions(portfolio_ids=portfolio_ids).matrices(asset_ids)
 
 
 def existing_portfolio_ids(*, portfolio_ids: Sequence[int] | None = None) -> list[int]:

@@ -12,8 +12,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import numpy.typing as npt
-from django.db.models import F, Max, OuterRef, Subquery, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from market_data.models import Asset, PriceBar, Quote
@@ -222,6 +221,25 @@ def figure_price_ids(asset_ids: Sequence[int], benchmark_id: int | None) -> list
     return asset_ids if benchmark_id is None or benchmark_id in asset_ids else [*asset_ids, benchmark_id]
 
 
+def _recent_bars(asset_ids: Sequence[int], count: int) -> Q:
+    """The assets' last `count` bars each: those on or after each asset's count-th latest date
+    (all of an asset's bars when it has fewer), assets grouped by that date.
+
+    Each date is one backward walk of the (asset, date) index; numbering every bar of the assets
+    with a window function instead read and sorted all their history, about 0.7 s a refresh.
+    """
+    nth_latest = PriceBar.objects.filter(asset_id=OuterRef("pk")).order_by("-date").values("date")[count - 1 : count]
+    since: dict[date | None, list[int]] = {}
+    for asset_id, cutoff in (
+        Asset.objects.filter(id__in=asset_ids).annotate(cutoff=Subquery(nth_latest)).values_list("id", "cutoff")
+    ):
+        since.setdefault(cutoff, []).append(asset_id)
+    recent = Q(pk__in=[])
+    for cutoff, ids in since.items():
+        recent |= Q(asset_id__in=ids) if cutoff is None else Q(asset_id__in=ids, date__gte=cutoff)
+    return recent
+
+
 def load_recent_closes(*, asset_ids: Sequence[int], count: int) -> tuple[np.ndarray, np.ndarray]:
     """Each asset's own last `count` closes, latest last, with no calendar alignment.
 
@@ -235,11 +253,8 @@ def load_recent_closes(*, asset_ids: Sequence[int], count: int) -> tuple[np.ndar
     bar_days: list[date] = []
     bar_closes: list[float] = []
     for batch in batched(asset_ids, PRICE_BATCH):
-        newest_first = Window(RowNumber(), partition_by=[F("asset_id")], order_by=F("date").desc())
         bars = (
-            PriceBar.objects.filter(asset_id__in=batch)
-            .annotate(recency=newest_first)
-            .filter(recency__lte=count)
+            PriceBar.objects.filter(_recent_bars(batch, count))
             .order_by()
             .values_list("asset_id", "date", float_column("close"))
         )

@@ -16,7 +16,7 @@ from portfolios.analytics.windows import HISTORY_DAYS
 from portfolios.conventions import return_basis, risk_free_rate
 from portfolios.models import BenchmarkComparison
 from portfolios.selectors.assets import asset_symbols, benchmark_asset_id
-from portfolios.selectors.holdings import existing_portfolio_ids, held_asset_ids, load_holdings
+from portfolios.selectors.holdings import existing_portfolio_ids, read_positions
 from portfolios.selectors.prices import PriceHistory, figure_price_ids, load_recent_price_history
 
 from .chunks import Params, calculate_in_chunks
@@ -69,13 +69,14 @@ def store_comparisons_chunk(params: Params, chunk: Sequence[int]) -> dict[str, i
     time (ISO 8601).
     """
     benchmark_id, rate = params["benchmark_id"], params["risk_free_rate"]
-    asset_ids = held_asset_ids(portfolio_ids=chunk)
+    positions = read_positions(portfolio_ids=chunk)
+    asset_ids = positions.asset_ids
     history = load_recent_price_history(asset_ids=figure_price_ids(asset_ids, benchmark_id), days=HISTORY_DAYS)
     held, bench = len(asset_ids), history.row(benchmark_id)  # the first `held` assets are the held ones
     correlations = asset_correlations(
         history.closes[:held], history.traded[:held], history.closes[bench], history.traded[bench], history.dates
     )
-    quantities, _ = load_holdings(portfolio_ids=chunk, asset_ids=history.asset_ids)
+    quantities, _ = positions.matrices(history.asset_ids)
     quantities = np.where(history.priced[None, :], quantities, 0.0)
     figures = figures_on_own_calendars(
         history,
@@ -90,6 +91,8 @@ def store_comparisons_chunk(params: Params, chunk: Sequence[int]) -> dict[str, i
         stored = write_rows(
             BenchmarkComparison,
             unique_fields=["portfolio"],
+            skip_unchanged=True,
+            stamps=["calculated_at"],
             columns={
                 "portfolio": chunk,
                 **window_columns(figures, as_of=columns["as_of"], today=today),

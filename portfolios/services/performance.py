@@ -17,7 +17,7 @@ from portfolios.analytics.windows import HISTORY_DAYS
 from portfolios.conventions import return_basis, risk_free_rate
 from portfolios.models import PortfolioMetrics
 from portfolios.selectors.assets import asset_symbols, benchmark_asset_id
-from portfolios.selectors.holdings import existing_portfolio_ids, held_asset_ids, load_holdings
+from portfolios.selectors.holdings import existing_portfolio_ids, read_positions
 from portfolios.selectors.prices import PriceHistory, figure_price_ids, load_recent_price_history
 
 from .chunks import Params, calculate_in_chunks
@@ -73,7 +73,8 @@ def store_metrics_chunk(params: Params, chunk: Sequence[int]) -> dict[str, int]:
     params: the run's risk-free rate, return basis and time (ISO 8601), and the benchmark's
     asset id, whose prices are read with the held ones so that the comparisons reuse that read.
     """
-    asset_ids = held_asset_ids(portfolio_ids=chunk)
+    positions = read_positions(portfolio_ids=chunk)
+    asset_ids = positions.asset_ids
     history = load_recent_price_history(
         asset_ids=figure_price_ids(asset_ids, params["benchmark_id"]), days=HISTORY_DAYS
     )
@@ -81,7 +82,7 @@ def store_metrics_chunk(params: Params, chunk: Sequence[int]) -> dict[str, int]:
     symbols = asset_symbols(asset_ids=asset_ids)
     last_prices = history.closes[:held, -1] if len(history.dates) else np.full(held, np.nan)
     rate, calculated_at = params["risk_free_rate"], datetime.fromisoformat(params["calculated_at"])
-    quantities, costs = load_holdings(portfolio_ids=chunk, asset_ids=asset_ids)
+    quantities, costs = positions.matrices(asset_ids)
     unpriced = (quantities != 0) & ~history.priced[None, :held]
     quantities = np.where(unpriced, 0.0, quantities)
     every_asset = np.pad(quantities, ((0, 0), (0, len(history.asset_ids) - held)))  # none of the benchmark
@@ -94,6 +95,8 @@ def store_metrics_chunk(params: Params, chunk: Sequence[int]) -> dict[str, int]:
         stored = write_rows(
             PortfolioMetrics,
             unique_fields=["portfolio"],
+            skip_unchanged=True,
+            stamps=["calculated_at"],
             columns={
                 "portfolio": chunk,
                 **window_columns(figures, as_of=columns["window_end"], today=today),

@@ -36,6 +36,8 @@ def recalculate_signals(*, asset_ids: Sequence[int] | None = None) -> int:
             stored += write_rows(
                 Signal,
                 unique_fields=["asset"],
+                skip_unchanged=True,
+                stamps=["calculated_at"],
                 columns={
                     "asset": np.asarray(batch, dtype=np.int64)[found].tolist(),
                     "as_of": last_dates[found].tolist(),

@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from core.bulk_writes import write_rows
 from portfolios.analytics.allocation import rebalance_trades, tilt_weights
+from portfolios.batches import QUERY_BATCH, batched
 from portfolios.models import Allocation, ProposalStatus, RebalanceProposal
 from portfolios.selectors.assets import asset_ids_by_symbol
-from portfolios.selectors.holdings import existing_portfolio_ids, held_asset_ids, load_holdings
+from portfolios.selectors.holdings import existing_portfolio_ids, read_positions
 from portfolios.selectors.prices import load_latest_prices
 from portfolios.selectors.strategies import StrategyRow, signal_strengths, strategies_for
 
@@ -73,14 +74,15 @@ def _rebalance_columns(strategies: list[StrategyRow]) -> tuple[Columns, Columns]
     weights = [_target_weights(strategy_id, raw) for strategy_id, _, raw, _, _ in strategies]
     symbol_ids = asset_ids_by_symbol(symbols=sorted({symbol for targets in weights for symbol in targets}))
     portfolio_ids = [row[1] for row in strategies]
-    asset_ids = sorted(set(held_asset_ids(portfolio_ids=portfolio_ids)) | set(symbol_ids.values()))
+    positions = read_positions(portfolio_ids=portfolio_ids)
+    asset_ids = sorted(set(positions.asset_ids) | set(symbol_ids.values()))
     column = {asset_id: i for i, asset_id in enumerate(asset_ids)}
     targets = np.zeros((len(strategies), len(asset_ids)))
     for i, strategy_targets in enumerate(weights):
         for symbol, weight in strategy_targets.items():
             if symbol in symbol_ids:
                 targets[i, column[symbol_ids[symbol]]] = weight
-    quantities, _ = load_holdings(portfolio_ids=portfolio_ids, asset_ids=asset_ids)
+    quantities, _ = positions.matrices(asset_ids)
     prices = load_latest_prices(asset_ids=asset_ids)
     tilted = tilt_weights(targets, signal_strengths(asset_ids=asset_ids), np.array([row[3] for row in strategies]))
     trades = rebalance_trades(quantities, prices, tilted, np.array([row[4] for row in strategies]))
@@ -119,14 +121,39 @@ def _target_weights(strategy_id: int, raw: object) -> dict[str, float]:
     return targets
 
 
+def _delete_stale_allocations(strategy_ids: list[int], allocations: Columns) -> None:
+    """Deletes the strategies' allocations to assets they no longer target or hold.
+
+    An unchanged allocation keeps its row and its calculated_at, so staleness is told by the
+    (strategy, asset) pairs just calculated, not by the time they were written.
+    """
+    current = set(zip(allocations["strategy"], allocations["asset"], strict=True))
+    stale = [
+        allocation_id
+        for batch in batched(strategy_ids, QUERY_BATCH)
+        for allocation_id, strategy_id, asset_id in Allocation.objects.filter(strategy_id__in=batch)
+        .order_by()
+        .values_list("id", "strategy_id", "asset_id")
+        if (strategy_id, asset_id) not in current
+    ]
+    for batch in batched(stale, QUERY_BATCH):
+        Allocation.objects.filter(id__in=batch).delete()
+
+
 def _store(
     strategies: list[StrategyRow], allocations: Columns, proposals: Columns, *, now: datetime, refresh_id: str
 ) -> None:
     """Replaces the chunk's allocations and open proposals with the freshly calculated ones."""
     strategy_ids = [row[0] for row in strategies]
-    write_rows(Allocation, columns=allocations, constants={"calculated_at": now}, unique_fields=["strategy", "asset"])
-    # Allocations not rewritten just now (stamped `now`) are for assets no longer targeted or held.
-    Allocation.objects.filter(strategy_id__in=strategy_ids).exclude(calculated_at=now).delete()
+    write_rows(
+        Allocation,
+        columns=allocations,
+        constants={"calculated_at": now},
+        unique_fields=["strategy", "asset"],
+        skip_unchanged=True,
+        stamps=["calculated_at"],
+    )
+    _delete_stale_allocations(strategy_ids, allocations)
     RebalanceProposal.objects.filter(strategy_id__in=strategy_ids, status=ProposalStatus.PROPOSED).update(
         status=ProposalStatus.SUPERSEDED
     )

@@ -131,6 +131,54 @@ def test_an_upsert_without_skip_unchanged_overwrites_every_given_row(asset):
     assert [close for _, close, _ in stored_bars(asset)] == [Decimal("1"), Decimal("3")]
 
 
+def signal_versions():
+    """Each signal's row version by asset: its ctid on PostgreSQL (new on every rewrite), its
+    calculated_at on SQLite."""
+    if connection.vendor != "postgresql":
+        return dict(Signal.objects.values_list("asset_id", "calculated_at"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT asset_id, ctid::text FROM portfolios_signal")
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.django_db
+def test_stamps_are_written_only_with_rows_whose_other_fields_changed(asset):
+    other = Asset.objects.create(symbol="MSFT", name="Microsoft")
+    later = datetime(2024, 6, 13, 9, 0, tzinfo=UTC)
+
+    def signals(strengths, calculated_at):
+        return write_rows(
+            Signal,
+            columns={
+                "asset": [asset.pk, other.pk],
+                "as_of": [date(2024, 6, 12)] * 2,
+                "action": ["hold"] * 2,
+                "strength": strengths,
+                "trend": [None, 0.5],
+                "momentum": [0.1, None],
+                "reason": ["", AWKWARD],
+            },
+            constants={"calculated_at": calculated_at},
+            unique_fields=["asset"],
+            skip_unchanged=True,
+            stamps=["calculated_at"],
+        )
+
+    signals([0.25, -0.5], NOW)
+    before = signal_versions()
+    if connection.vendor == "postgresql":
+        signals([0.25, -0.75], later)
+    else:
+        assert rows_changed(lambda: signals([0.25, -0.75], later)) == 1  # only the changed row
+    after = signal_versions()
+
+    assert after[asset.pk] == before[asset.pk]  # unchanged: the same row version
+    assert after[other.pk] != before[other.pk]
+    stored = dict(Signal.objects.values_list("asset_id", "calculated_at"))
+    assert stored == {asset.pk: NOW, other.pk: later}
+    assert Signal.objects.get(asset=other).strength == -0.75
+
+
 @pytest.mark.django_db
 def test_nulls_text_floats_and_datetime_constants_round_trip(asset):
     other = Asset.objects.create(symbol="MSFT", name="Microsoft")

@@ -148,8 +148,9 @@ def test_store_history_skips_bars_without_a_price():
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_history_leaves_no_half_written_rows(monkeypatch):
     """The last statement writing the history fails: SQLite's second chunk of rows, or PostgreSQL's
-    one INSERT … SELECT after the COPY has staged them all."""
+    one INSERT … SELECT after the COPY has staged them all (the asset has a bar already: upserted)."""
     ensure_assets(symbols=["AAPL"])
+    store_history(histories=[bars("AAPL", ["2024-01-01"], [1])])
     original = bulk_writes._write_chunk
     calls = []
     failing = 2 if connection.vendor == "sqlite" else 1
@@ -165,4 +166,24 @@ def test_a_failed_history_leaves_no_half_written_rows(monkeypatch):
         store_history(histories=[bars("AAPL", ["2024-01-02", "2024-01-03", "2024-01-04"], [1, 2, 3])], batch_size=2)
 
     assert calls == ([2, 1] if connection.vendor == "sqlite" else ["insert from staging"])
-    assert PriceBar.objects.count() == 0
+    assert list(PriceBar.objects.values_list("date", flat=True)) == [date(2024, 1, 1)]
+
+
+@pytest.mark.django_db
+def test_bars_stored_meanwhile_of_an_asset_that_had_none_are_upserted_not_duplicated():
+    """An asset without bars gets its history inserted with nothing to compare; when bars of it
+    were stored since the call began (here: the same symbol given twice), they are upserted."""
+    ensure_assets(symbols=["AAPL"])
+    days = ["2024-01-02", "2024-01-03"]
+
+    written = store_history(
+        histories=[bars("AAPL", days, [10.0, 11.0]), bars("AAPL", [*days, "2024-01-04"], [10, 12, 13])]
+    )
+
+    assert written == 5
+    stored = PriceBar.objects.filter(asset__symbol="AAPL").order_by("date").values_list("date", "close")
+    assert list(stored) == [
+        (date(2024, 1, 2), Decimal("10")),
+        (date(2024, 1, 3), Decimal("12")),
+        (date(2024, 1, 4), Decimal("13")),
+    ]

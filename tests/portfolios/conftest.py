@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from market_data.models import Asset, PriceBar, Quote
 from portfolios.models import Holding, Portfolio, Strategy
@@ -69,3 +70,23 @@ def make_portfolio(user):
         return portfolio
 
     return make
+
+
+@pytest.fixture
+def row_versions(db):
+    """row_versions(Model, key) -> {key value: (calculated_at, ctid)}: each row's stamp and, on
+    PostgreSQL, where its current version lives (a new ctid on every rewrite; None on SQLite)."""
+
+    def versions(model, key):
+        field = model._meta.get_field(key)
+        ctids = {}
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT {field.column}, ctid::text FROM {model._meta.db_table}")  # noqa: S608 - names from Model._meta
+                ctids = dict(cursor.fetchall())
+        return {
+            value: (calculated_at, ctids.get(value))
+            for value, calculated_at in model.objects.values_list(field.attname, "calculated_at")
+        }
+
+    return versions

@@ -49,6 +49,25 @@ def test_comparison_stored(spy, make_asset, make_portfolio):
 
 
 @pytest.mark.django_db
+def test_unchanged_comparisons_keep_their_row_and_changed_ones_are_rewritten(
+    spy, make_asset, make_portfolio, row_versions
+):
+    fund = make_asset("FUND", [100, 102, 100.98, 104.0094, 102.969306], dates=DATES)
+    steady = make_portfolio({fund: (3, 250)}, name="Steady")
+    changed = make_portfolio({fund: (3, 250)}, name="Changed")
+    recalculate_benchmark_comparisons()
+    before = row_versions(BenchmarkComparison, "portfolio")
+    changed.holdings.create(asset=spy, quantity=1, cost_basis=200)
+
+    recalculate_benchmark_comparisons()
+
+    after = row_versions(BenchmarkComparison, "portfolio")
+    assert after[steady.id] == before[steady.id]
+    assert after[changed.id][0] > before[changed.id][0]
+    assert BenchmarkComparison.objects.get(portfolio=changed).asset_correlations == {"FUND": None, "SPY": None}
+
+
+@pytest.mark.django_db
 def test_co_movement_over_enough_shared_days(make_asset, make_portfolio):
     spy = make_asset("SPY", path(200, [0.01, -0.02, 0.02, 0.01] * 8)[: len(LONG)], dates=LONG)
     fund = make_asset("FUND", path(100, [0.02, -0.01, 0.03, -0.01] * 8)[: len(LONG)], dates=LONG)

@@ -84,6 +84,25 @@ def test_recalculating_overwrites_the_previous_figures(two_assets, make_portfoli
 
 
 @pytest.mark.django_db
+def test_unchanged_figures_keep_their_row_and_changed_ones_are_rewritten(two_assets, make_portfolio, row_versions):
+    a, b = two_assets
+    steady = make_portfolio({a: (1, 100)}, name="Steady")
+    changed = make_portfolio({b: (1, 100)}, name="Changed")
+    recalculate_portfolio_metrics()
+    before = row_versions(PortfolioMetrics, "portfolio")
+    changed.holdings.update(quantity=2)
+
+    recalculate_portfolio_metrics()
+
+    after = row_versions(PortfolioMetrics, "portfolio")
+    assert after[steady.id] == before[steady.id]  # same figures: the row and its calculated_at untouched
+    assert after[changed.id][0] > before[changed.id][0]
+    if after[changed.id][1] is not None:
+        assert after[changed.id][1] != before[changed.id][1]
+    assert PortfolioMetrics.objects.get(portfolio=changed).market_value == Decimal("380.00")
+
+
+@pytest.mark.django_db
 def test_progress_is_reported_per_chunk(two_assets, make_portfolio, settings):
     settings.REFRESH_METRICS_CHUNK = 2
     a, _ = two_assets

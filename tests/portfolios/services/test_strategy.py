@@ -145,6 +145,29 @@ def test_allocations_of_dropped_assets_are_removed(tilted):
 
 
 @pytest.mark.django_db
+def test_unchanged_allocations_keep_their_row_while_changed_ones_are_rewritten_and_stale_ones_go(
+    tilted, make_asset, make_portfolio, row_versions
+):
+    portfolio, a, b = tilted
+    c = make_asset("CCC", [10, 10], start=date(2025, 3, 3))
+    steady = make_portfolio({c: (1, 10)}, name="Steady", targets={"CCC": 1.0})
+    recalculate_strategies()
+    before = row_versions(Allocation, "id")
+    portfolio.holdings.filter(asset=b).delete()
+    portfolio.strategy.target_weights = {"AAA": 1.0}
+    portfolio.strategy.save()
+
+    recalculate_strategies()
+
+    after = row_versions(Allocation, "id")
+    ids = dict(Allocation.objects.values_list("asset_id", "id"))
+    assert set(ids) == {a.id, c.id}  # the allocation to BBB, no longer targeted or held, is gone
+    assert after[ids[c.id]] == before[ids[c.id]]  # the steady strategy's: same row, same calculated_at
+    assert after[ids[a.id]][0] > before[ids[a.id]][0]  # AAA's target changed: rewritten, newly stamped
+    assert Allocation.objects.get(strategy=steady.strategy).tilted_weight == 1.0
+
+
+@pytest.mark.django_db
 def test_malformed_target_weights_are_ignored(make_asset, make_portfolio):
     a = make_asset("AAA", [50])
     b = make_asset("BBB", [50])
