@@ -155,17 +155,21 @@ def _copy_and_insert(
     shape = ", ".join(f"{name} {kind}" for name, kind in zip(names[:split], types[:split], strict=True))
     scalars = "".join(f", %s::{kind}" for kind in types[split:])
     insert = f"INSERT INTO {table} ({', '.join(names)}) SELECT {columns}{scalars} FROM {staging}{conflict}"  # noqa: S608 - names and types come from Model._meta, constants are parameters
-    import psycopg  # noqa: PLC0415 - here, not at import: only PostgreSQL needs it (start-up time)
-
-    # COPY is psycopg's own API, so a plain psycopg cursor. Outside a transaction one is
-    # opened: ON COMMIT DROP would drop the table right after creating it.
-    with transaction.atomic(using=connection.alias, savepoint=False), psycopg.Cursor(connection.connection) as cursor:
+    # Outside a transaction one is opened: ON COMMIT DROP would drop the table right after creating it.
+    with transaction.atomic(using=connection.alias, savepoint=False), _copy_cursor(connection) as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE {staging} ({shape}) ON COMMIT DROP")
         with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:  # text: the server parses each type
             for row in zip(*data[:split], strict=True):
                 copy.write_row(row)
         _write_chunk(cursor, insert, data[split:], many=False)
         cursor.execute(f"DROP TABLE {staging}")
+
+
+def _copy_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """A plain psycopg cursor on Django's connection: COPY is psycopg's own API."""
+    import psycopg  # noqa: PLC0415 - here, not at import: only PostgreSQL needs it (start-up time)
+
+    return psycopg.Cursor(connection.connection)
 
 
 def _copy_into(connection: BaseDatabaseWrapper, table: str, names: list[str], data: list[Any], *, split: int) -> None:
@@ -175,7 +179,7 @@ def _copy_into(connection: BaseDatabaseWrapper, table: str, names: list[str], da
     constants = tuple(data[split:])
     with (
         transaction.atomic(using=connection.alias, savepoint=False),
-        psycopg.Cursor(connection.connection) as cursor,
+        _copy_cursor(connection) as cursor,
         cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy,
     ):
         for row in zip(*data[:split], strict=True):
