@@ -32,7 +32,9 @@ class Asset(models.Model):
 class PriceBar(models.Model):
     """One trading day's open, high, low, close and volume for an asset."""
 
-    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="bars")
+    # No index of its own: unique_bar_per_asset_day leads with it, and a third index on the
+    # largest table would cost every bar written.
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="bars", db_index=False)
     date = models.DateField()
     open = models.DecimalField(max_digits=20, decimal_places=6)
     high = models.DecimalField(max_digits=20, decimal_places=6)

@@ -22,7 +22,8 @@ class Portfolio(models.Model):
 class Holding(models.Model):
     """A position: how much of an asset a portfolio owns and what it cost in total."""
 
-    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="holdings")
+    # No index of its own: unique_holding_per_asset leads with it.
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, related_name="holdings", db_index=False)
     asset = models.ForeignKey("market_data.Asset", on_delete=models.PROTECT, related_name="holdings")
     quantity = models.DecimalField(max_digits=24, decimal_places=8)
     cost_basis = models.DecimalField(max_digits=20, decimal_places=2, help_text="Total cost of the position.")
@@ -90,7 +91,8 @@ class Signal(models.Model):
 class Allocation(models.Model):
     """A strategy's target weight for one asset after tilting by signals."""
 
-    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="allocations")
+    # No index of its own: unique_allocation_per_asset leads with it.
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="allocations", db_index=False)
     asset = models.ForeignKey("market_data.Asset", on_delete=models.CASCADE, related_name="+")
     target_weight = models.FloatField()
     tilted_weight = models.FloatField()
@@ -113,7 +115,8 @@ class ProposalStatus(models.TextChoices):
 class RebalanceProposal(models.Model):
     """A trade that would bring one asset back to its tilted weight."""
 
-    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="proposals")
+    # No index of its own: Meta.indexes lead with it.
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="proposals", db_index=False)
     asset = models.ForeignKey("market_data.Asset", on_delete=models.CASCADE, related_name="+")
     current_weight = models.FloatField()
     target_weight = models.FloatField()
@@ -252,7 +255,8 @@ class CalculationBatch(models.Model):
 class CalculationChunk(models.Model):
     """Some portfolios of a batch, calculated and stored in one transaction by whoever claims them."""
 
-    batch = models.ForeignKey(CalculationBatch, on_delete=models.CASCADE, related_name="chunks")
+    # No index of its own: unique_chunk_position leads with it.
+    batch = models.ForeignKey(CalculationBatch, on_delete=models.CASCADE, related_name="chunks", db_index=False)
     position = models.PositiveIntegerField()
     portfolio_ids = models.JSONField()
     size = models.PositiveIntegerField()
