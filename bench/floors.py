@@ -156,7 +156,7 @@ def measure_write_floor() -> dict[str, Any]:
     return _summed(tables)
 
 
-def _empty_sql(model: type[models.Model]) -> tuple[str, list[Any]]:
+def empty_table_sql(model: type[models.Model]) -> tuple[str, list[Any]]:
     """What takes the written rows out of the table: TRUNCATE, or DELETE where the refresh wrote
     only some of its rows (proposals)."""
     table = connection.ops.quote_name(model._meta.db_table)
@@ -184,7 +184,7 @@ def measure_copy_floor() -> dict[str, Any]:
             rows = _driver_rows(driver, model)
             table = quote(model._meta.db_table)
             columns = ", ".join(quote(column_name(f)) for f in _fields(model))
-            conn.execute(*_empty_sql(model))
+            conn.execute(*empty_table_sql(model))
             began = time.perf_counter()
             with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:

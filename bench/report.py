@@ -519,7 +519,9 @@ def markdown(results: dict) -> str:
         "window again; the mock returns the bars already seeded, and a bar that comes back unchanged is not "
         "rewritten. It is run again with "
         f"{scale['short_years']} year(s) of history, to see whether memory grows with history length, and "
-        'once more "cold", after deleting every bar, when all of them are inserted.',
+        'once more "cold", with every bar gone as on a new deployment (on PostgreSQL a TRUNCATE, as the COPY floor '
+        "empties its tables; a DELETE would leave the run inserting among dead rows that autovacuum cleans meanwhile), "
+        "when all of them are inserted.",
         (
             "- Floor, in the same run: every row that refresh wrote (bars, quotes, signals, allocations, proposals, "
             "metrics, comparisons), written again with one plain `executemany` per table through the driver "

@@ -8,8 +8,8 @@ live in the "ratelimit" cache: Redis with REDIS_URL, otherwise a table in the da
 Checked in order: burst (every attempt counts), cooldown for this kind and target, hourly
 quota. Burst and hourly are django-ratelimit fixed windows, counted with its public
 ``get_usage``. The cooldown stores the time of the last accepted request, so it is a true
-interval whatever the cache's own expiry does. A used hourly quota refuses before counting,
-so a refusal spends nothing, and gives back the cooldown the request had claimed.
+interval whatever the cache's own expiry does. An hourly refusal gives back the cooldown the
+request had claimed.
 """
 
 import math
@@ -109,25 +109,18 @@ def _seconds_left(usage: RateUsage) -> int:
 def _count_within_quota(requester: str, *, role: str, rate: str) -> RateUsage | None:
     """Count one request in the hourly window, or refuse it; the usage after counting.
 
-    A used quota refuses before counting. A request that found room but lost a race for the last
-    place is counted beyond the limit, which refuses exactly what a full count would, until the
-    window ends (and on the database the first look locks the counter, so no race is lost there).
+    The count itself decides: with the store's atomic increment exactly ``limit`` requests of a
+    window pass, however many race. A refused request is counted too, beyond a full quota, where
+    it changes nothing a later request is decided by: the window refuses until it ends either way.
     """
-    before = _usage(HOURLY_GROUP, rate, requester, increment=False)
-    if before is None:
-        return None
-    limit = before["limit"]
-    refusal = RateLimitExceeded(
-        f"The {role} role may start {limit} refreshes per hour; this hour's are used.",
-        code="rate_limited",
-        retry_after=_seconds_left(before),
-    )
-    if before["count"] >= limit:
-        raise refusal
-    after = _usage(HOURLY_GROUP, rate, requester, increment=True)
-    if after is not None and after["should_limit"]:
-        raise refusal
-    return after
+    usage = _usage(HOURLY_GROUP, rate, requester, increment=True)
+    if usage is not None and usage["should_limit"]:
+        raise RateLimitExceeded(
+            f"The {role} role may start {usage['limit']} refreshes per hour; this hour's are used.",
+            code="rate_limited",
+            retry_after=_seconds_left(usage),
+        )
+    return usage
 
 
 def _cooldown_seconds() -> int:

@@ -180,16 +180,21 @@ def test_the_11th_request_of_a_user_in_an_hour_is_429_with_a_correct_retry_after
     assert accepted(post(alice, own))
 
 
-def test_a_refused_request_counts_nothing_against_the_hourly_quota(users, clock, hourly_only):
+def test_refusals_beyond_the_hourly_quota_change_nothing_a_later_request_is_decided_by(users, clock, hourly_only):
     hourly_only.REFRESH_RATE_LIMITS = {**hourly_only.REFRESH_RATE_LIMITS, "user": "2/h"}
     alice = users["user"]
     own = f"portfolio/{alice.pk}"
     assert accepted(post(alice, own))
     assert accepted(post(alice, own))
-    for _ in range(3):
-        assert_refused(post(alice, own), "rate_limited")
+    waits = [assert_refused(post(alice, own), "rate_limited") for _ in range(3)]
+    assert waits[0] == waits[-1]  # each refusal points at the same window end
     usage = get_usage(None, group="refresh.hourly", key=lambda _group, _request: str(alice.pk), rate="2/h")
-    assert (usage["count"], usage["limit"]) == (2, 2)  # django-ratelimit reads the same counter
+    assert usage["should_limit"]  # django-ratelimit reads the same counter, refusals counted beyond it
+
+    clock.shift(waits[-1])
+    assert accepted(post(alice, own))
+    assert accepted(post(alice, own))
+    assert_refused(post(alice, own), "rate_limited")
 
 
 def test_hourly_limits_come_from_settings_per_role(users, clock, hourly_only):
