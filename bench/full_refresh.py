@@ -15,11 +15,16 @@ from bench.processes import peak_rss_mb
 def main():
     django.setup()
     from django.conf import settings
+    from django.utils import timezone
 
+    from market_data.calendar import trading_calendar
     from refresh.models import RunSource
     from refresh.services.execution import execute_run_in_process
     from refresh.services.requests import request_refresh
 
+    # A worker builds the exchange calendar once, on its first run, not on every refresh (about
+    # half a second); this fresh process would otherwise time it (as bench.provider_concurrency).
+    trading_calendar(when=timezone.now())
     before = peak_rss_mb()
     run, _ = request_refresh(kind="all", mode="full", requested_by=None, source=RunSource.COMMAND, enqueue=False)
     began = time.perf_counter()
