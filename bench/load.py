@@ -29,6 +29,7 @@ from django.contrib.auth.hashers import make_password
 from rest_framework.authtoken.models import Token
 
 from bench.processes import ROOT, stop
+from bench.rows import median_of
 from bench.urls import BARE_PATH
 
 HOST = "127.0.0.1"
@@ -290,17 +291,12 @@ def measure_trigger_load(
         "workers": workers,
         "users": len(fresh),
         "p99_ratios": [_p99_ratio(run) for run in runs],
-        **median_run(runs),
+        **median_of(runs, _p99_ratio),
     }
 
 
 def _p99_ratio(run: dict) -> float:
     return run["trigger"]["p99_ms"] / run["bare"]["p99_ms"]
-
-
-def median_run(runs: list[dict]) -> dict:
-    """The run whose trigger-to-bare p99 ratio is the median (the upper one of an even count)."""
-    return sorted(runs, key=_p99_ratio)[len(runs) // 2]
 
 
 def request_costs(*, samples: int) -> dict:

@@ -1,6 +1,7 @@
 """A row of the results table: how its figures and verdicts are written, and the target the main
 and the scale measurements share."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -32,3 +33,13 @@ def fmt_x(ratio) -> str:
 
 def verdict(met) -> str:
     return {True: "met", False: "MISSED", None: ""}[met]
+
+
+def fmt_ratios(median: float, ratios: list[float]) -> str:
+    """A median ratio with every run's beside it when there were several: "1.8× (runs: 1.7×, 1.8×, 2.0×)"."""
+    return fmt_x(median) + (f" (runs: {', '.join(fmt_x(x) for x in ratios)})" if len(ratios) > 1 else "")
+
+
+def median_of(runs: list[dict], key: Callable[[dict], float]) -> dict:
+    """The run whose `key` is the median of the runs' (the upper one of an even count)."""
+    return sorted(runs, key=key)[len(runs) // 2]

@@ -3,7 +3,7 @@ and, for a missed target, by how much and what the runs show."""
 
 import math
 
-from bench.rows import DATABASES, PEAK_MEMORY_LIMIT_MB, Row, fmt_s
+from bench.rows import DATABASES, PEAK_MEMORY_LIMIT_MB, Row, fmt_s, median_of
 
 # The scale targets hold for the production configuration (PostgreSQL + Redis); SQLite's scale
 # figures are reported without them.
@@ -19,7 +19,7 @@ CHUNKED_CALCULATIONS = 3
 
 def median_run(runs: list[dict]) -> dict:
     """The run with the median wall time (the upper one of an even count)."""
-    return sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+    return median_of(runs, lambda run: run["seconds"])
 
 
 def sizes(results: dict, db: str) -> list[dict]:

@@ -83,6 +83,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--load-seconds", type=float, default=20)
     parser.add_argument("--warmup-seconds", type=float, default=3)
     parser.add_argument("--load-repeats", type=int, default=3)
+    parser.add_argument("--refresh-repeats", type=int, default=3)
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     parser.add_argument("--queue-runs", type=int, default=20)
     parser.add_argument("--naive-sample", type=int, default=300)
@@ -153,34 +154,54 @@ def _empty_history() -> None:
         cursor.execute(*empty_table_sql(PriceBar))
 
 
-def _measure_refreshes(args: argparse.Namespace, results: dict[str, Any], section: Callable[[str], None]) -> None:
-    """Full refreshes (hot, short history, run alone, cold), the floors (on PostgreSQL COPY's too) and
-    the naive baseline, then incremental and smart runs."""
+def _measure_full_refreshes(args: argparse.Namespace, section: Callable[[str], None]) -> list[dict[str, Any]]:
+    """`args.refresh_repeats` runs, each of: the full refresh, the same with a short history, the floors
+    (on PostgreSQL COPY's too), the naive baseline, then the full refresh cold. Taken in turns, so that a
+    burst of load from elsewhere falls on one run's refresh and floors alike: each run's ratios are its own."""
     from django.conf import settings
     from django.db import connection
 
     from bench.floors import measure_compute_floor, measure_copy_floor, measure_naive_baseline, measure_write_floor
 
+    def refresh(years: int) -> dict[str, Any]:
+        return full_refresh(years=years, chunk_workers=settings.REFRESH_CHUNK_TASKS, logs=args.logs)
+
+    runs = []
+    for n in range(1, args.refresh_repeats + 1):
+        measured: dict[str, Any] = {}
+        section(f"full refresh, run {n}")
+        measured["full_refresh"] = refresh(args.years)
+        section(f"full refresh, short history, run {n}")  # same data, same state: only the history differs
+        measured["full_refresh_short"] = refresh(args.short_years)
+        section(f"floors, run {n}")
+        measured["write_floor"] = measure_write_floor()
+        if connection.vendor == "postgresql":
+            measured["copy_write_floor"] = measure_copy_floor()
+        measured["compute_floor"] = measure_compute_floor()
+        section(f"naive baseline, run {n}")
+        measured["naive"] = measure_naive_baseline(sample=args.naive_sample, bar_sample=args.naive_bar_sample)
+        section(f"full refresh, cold, run {n}")
+        _empty_history()
+        measured["full_refresh_cold"] = refresh(args.years)
+        runs.append(measured)
+    return runs
+
+
+def _measure_refreshes(args: argparse.Namespace, results: dict[str, Any], section: Callable[[str], None]) -> None:
+    """Full refreshes against their floors (repeated: every run's in `refresh_runs`, the median run's
+    in the keys of one), the full refresh run alone, then incremental and smart runs."""
+    from django.conf import settings
+    from django.db import connection
+
+    from bench.report import median_refresh_runs
+
     # As deployed by default (two workers: one runs the refresh, the other takes its chunk tasks),
     # and once with the run's process alone, to show what spreading portfolio chunks pays.
     results["chunk_workers"] = {"default": settings.REFRESH_CHUNK_TASKS, "other": 0}
-    chunk_workers = results["chunk_workers"]["default"]
-    section("full refresh")
-    results["full_refresh"] = full_refresh(years=args.years, chunk_workers=chunk_workers, logs=args.logs)
-    section("full refresh, short history")  # same data, same state: only the history window differs
-    results["full_refresh_short"] = full_refresh(years=args.short_years, chunk_workers=chunk_workers, logs=args.logs)
+    results["refresh_runs"] = _measure_full_refreshes(args, section)
+    results.update(median_refresh_runs(results["refresh_runs"], connection.vendor))
     section("full refresh, run alone")
     results["full_refresh_other_chunk_workers"] = full_refresh(years=args.years, chunk_workers=0, logs=args.logs)
-    section("floors")
-    results["write_floor"] = measure_write_floor()
-    if connection.vendor == "postgresql":
-        results["copy_write_floor"] = measure_copy_floor()
-    results["compute_floor"] = measure_compute_floor()
-    section("naive baseline")
-    results["naive"] = measure_naive_baseline(sample=args.naive_sample, bar_sample=args.naive_bar_sample)
-    section("full refresh, cold")
-    _empty_history()
-    results["full_refresh_cold"] = full_refresh(years=args.years, chunk_workers=chunk_workers, logs=args.logs)
 
     timed_run("prices", "smart")  # warm-up: a worker pays its first plan's one-off costs once, not per run
     section("incremental")
