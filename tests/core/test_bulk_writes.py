@@ -38,6 +38,13 @@ def row_versions(asset):
         return dict(cursor.fetchall())
 
 
+def locked_days(asset):
+    """The bars whose row a write has locked or replaced (PostgreSQL: xmax set)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT date FROM market_data_pricebar WHERE asset_id = %s AND xmax::text <> '0'", [asset.pk])
+        return {day for (day,) in cursor.fetchall()}
+
+
 def rows_changed(write) -> int:
     """Rows SQLite inserted or updated while `write` ran (an upsert it skipped counts none)."""
     before = connection.connection.total_changes
@@ -98,6 +105,7 @@ def test_an_upsert_rewrites_only_the_rows_that_differ(asset):
         after = row_versions(asset)
         moved = {day for day in before if before[day] != after[day]}
         assert moved == {date(2024, 1, 4)}  # only the changed bar has a new row version
+        assert locked_days(asset) == {date(2024, 1, 4)}  # the unchanged ones are not even locked
     else:
         assert rows_changed(upsert) == 2  # the changed bar and the new one
     assert [close for _, close, _ in stored_bars(asset)] == [

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 
-from core import bulk_writes
+from market_data import services
 from market_data.models import Asset, PriceBar, Quote
 from market_data.providers import History, MockProvider, QuoteData
 from market_data.services import ensure_assets, store_history, store_quotes
@@ -146,27 +146,50 @@ def test_store_history_skips_bars_without_a_price():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failed_history_leaves_no_half_written_rows(monkeypatch):
-    """The last statement writing the history fails: SQLite's second chunk of rows, or PostgreSQL's
-    one INSERT … SELECT after the COPY has staged them all (the asset has a bar already: upserted)."""
-    ensure_assets(symbols=["AAPL"])
+def test_a_failed_history_leaves_no_half_written_rows_and_the_others_keep_theirs(monkeypatch):
+    """GONE's asset is deleted while its history is fetched: its bars break the batch's foreign
+    key when it commits. Written again one by one, AAPL's bars are kept and GONE's raises with
+    none of its rows left, though SQLite wrote them in two statements (batch_size 2)."""
+    ids = ensure_assets(symbols=["AAPL", "NVDA"])
     store_history(histories=[bars("AAPL", ["2024-01-01"], [1])])
-    original = bulk_writes._write_chunk
-    calls = []
-    failing = 2 if connection.vendor == "sqlite" else 1
+    monkeypatch.setattr(services, "_asset_ids", lambda symbols: {**ids, "GONE": max(ids.values()) + 100})
+    days = ["2024-01-02", "2024-01-03", "2024-01-04"]
 
-    def fail_on_last_statement(cursor, sql, params, *, many):
-        calls.append(len(params) if many else "insert from staging")
-        if len(calls) == failing:
-            raise IntegrityError("simulated failure")
-        return original(cursor, sql, params, many=many)
-
-    monkeypatch.setattr(bulk_writes, "_write_chunk", fail_on_last_statement)
     with pytest.raises(IntegrityError):
-        store_history(histories=[bars("AAPL", ["2024-01-02", "2024-01-03", "2024-01-04"], [1, 2, 3])], batch_size=2)
+        store_history(
+            histories=[bars("AAPL", days, [1, 2, 3]), bars("GONE", days, [1, 2, 3]), bars("NVDA", days, [4, 5, 6])],
+            batch_size=2,
+        )
 
-    assert calls == ([2, 1] if connection.vendor == "sqlite" else ["insert from staging"])
-    assert list(PriceBar.objects.values_list("date", flat=True)) == [date(2024, 1, 1)]
+    stored = PriceBar.objects.order_by("asset__symbol", "date").values_list("asset__symbol", "date")
+    assert [(symbol, day.isoformat()) for symbol, day in stored] == [
+        ("AAPL", "2024-01-01"),
+        *[("AAPL", day) for day in days],
+    ]
+
+
+@pytest.mark.django_db
+def test_histories_are_written_in_batches_of_whole_histories(monkeypatch):
+    """Batches of about BARS_PER_WRITE bars, never splitting a history: three histories of two
+    bars with a limit of three make two batches, and every bar lands once."""
+    monkeypatch.setattr(services, "BARS_PER_WRITE", 3)
+    ensure_assets(symbols=["AAPL", "MSFT", "NVDA"])
+    writes = []
+    original = services._write_bars
+
+    def counting(histories, ids, **kwargs):
+        if histories:
+            writes.append([history.symbol for history in histories])
+        return original(histories, ids, **kwargs)
+
+    monkeypatch.setattr(services, "_write_bars", counting)
+    days = ["2024-01-02", "2024-01-03"]
+
+    written = store_history(histories=[bars(symbol, days, [1, 2]) for symbol in ("AAPL", "MSFT", "NVDA")])
+
+    assert written == 6
+    assert writes == [["AAPL", "MSFT"], ["NVDA"]]
+    assert PriceBar.objects.count() == 6
 
 
 @pytest.mark.django_db
@@ -179,8 +202,10 @@ def test_bars_stored_meanwhile_of_an_asset_that_had_none_are_upserted_not_duplic
     written = store_history(
         histories=[bars("AAPL", days, [10.0, 11.0]), bars("AAPL", [*days, "2024-01-04"], [10, 12, 13])]
     )
+    # Given twice again once it has bars: each upserted in turn, the last one standing.
+    written += store_history(histories=[bars("AAPL", days, [1, 2]), bars("AAPL", days, [10, 12])])
 
-    assert written == 5
+    assert written == 9
     stored = PriceBar.objects.filter(asset__symbol="AAPL").order_by("date").values_list("date", "close")
     assert list(stored) == [
         (date(2024, 1, 2), Decimal("10")),
