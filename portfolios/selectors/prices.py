@@ -4,9 +4,7 @@ A quote dated after an asset's last bar counts as one more close everywhere here
 reflect the latest quotes. Dates are handled as int64 day numbers until the arrays are built.
 """
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -19,6 +17,7 @@ from market_data.models import Asset, PriceBar, Quote
 from portfolios.batches import QUERY_BATCH, batched
 
 from .matrices import float_column, position_lookup
+from .shared import PRICES, read_once
 
 # Assets per price query: bounds the rows held as Python objects at any one time.
 PRICE_BATCH = 100
@@ -166,28 +165,6 @@ def load_price_history(*, asset_ids: Sequence[int], start: date | None = None) -
     )
 
 
-# Price histories read inside a shared_price_reads() block, by what was asked for.
-_shared_histories: ContextVar[dict[Hashable, PriceHistory] | None] = ContextVar("shared_histories", default=None)
-
-
-@contextmanager
-def shared_price_reads() -> Iterator[None]:
-    """Within the block, the same price history is read from the database once.
-
-    One recalculation values portfolios and compares them with the benchmark over the same
-    assets and days; prices do not change between the two. The histories are read-only. A
-    block inside another shares the outer one's reads.
-    """
-    if _shared_histories.get() is not None:
-        yield
-        return
-    token = _shared_histories.set({})
-    try:
-        yield
-    finally:
-        _shared_histories.reset(token)
-
-
 def load_recent_price_history(*, asset_ids: Sequence[int], days: int) -> PriceHistory:
     """load_price_history from `days` calendar days before the assets' latest bar."""
 
@@ -198,24 +175,19 @@ def load_recent_price_history(*, asset_ids: Sequence[int], days: int) -> PriceHi
             latest = max(filter(None, [latest, found]), default=None)
         return load_price_history(asset_ids=asset_ids, start=latest - timedelta(days=days) if latest else None)
 
-    return _read_once(("recent", tuple(asset_ids), days), load)
+    return read_once(PRICES, ("recent", tuple(asset_ids), days), lambda: _read_only(load()))
 
 
-def _read_once(key: Hashable, load: Callable[[], PriceHistory]) -> PriceHistory:
-    shared = _shared_histories.get()
-    if shared is not None and key in shared:
-        return shared[key]
-    history = load()
-    if shared is not None:
-        for array in (history.dates, history.closes, history.traded, history.last_days):
-            array.flags.writeable = False
-        shared[key] = history
+def _read_only(history: PriceHistory) -> PriceHistory:
+    """The history with its arrays made read-only: inside shared_reads() every reader gets the same one."""
+    for array in (history.dates, history.closes, history.traded, history.last_days):
+        array.flags.writeable = False
     return history
 
 
 def figure_price_ids(asset_ids: Sequence[int], benchmark_id: int | None) -> list[int]:
     """The assets whose prices the figures read: the held ones in order, then the benchmark unless
-    it is held or None. Metrics and comparisons read the same ids, so inside shared_price_reads()
+    it is held or None. Metrics and comparisons read the same ids, so inside shared_reads()
     the second read is the first one's."""
     asset_ids = list(asset_ids)
     return asset_ids if benchmark_id is None or benchmark_id in asset_ids else [*asset_ids, benchmark_id]

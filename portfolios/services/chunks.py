@@ -38,7 +38,7 @@ from django_q.tasks import async_task
 from core.heartbeat import Heartbeat, process_name
 from portfolios.batches import batched
 from portfolios.models import CalculationBatch, CalculationChunk, ChunkStatus
-from portfolios.selectors.prices import shared_price_reads
+from portfolios.selectors.shared import shared_reads
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def calculate_in_chunks(
     keeper = _keep_leases(claimer)
     try:
         _queue_helpers(batch, helpers)
-        with shared_price_reads():  # chunks often hold the same assets: one read of their prices
+        with shared_reads():  # chunks often hold the same assets: one read of their prices
             return _coordinate(batch, work, claimer, on_progress)
     except BaseException:
         _stop(batch, claimer)
@@ -102,7 +102,7 @@ def calculate_pending_chunks(*, batch_id: int) -> int:
     work, claimer, calculated = import_string(batch.work), _claimer(), 0
     keeper = _keep_leases(claimer)
     try:
-        with shared_price_reads():
+        with shared_reads():
             while _batch_alive(batch_id) and (chunk := _claim(batch_id, claimer)) is not None:
                 _calculate_chunk(chunk, work, batch.params, claimer)
                 calculated += 1
@@ -118,7 +118,7 @@ def _calculate_here(
 ) -> dict[str, int]:
     counts: Counter[str] = Counter()
     done, total = 0, sum(len(chunk) for chunk in chunks)
-    with shared_price_reads():
+    with shared_reads():
         for chunk in chunks:
             counts.update(work(params, chunk))
             done += len(chunk)

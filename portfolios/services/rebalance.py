@@ -11,6 +11,7 @@ from django.utils import timezone
 from portfolios.batches import QUERY_BATCH, batched
 from portfolios.models import Holding, ProposalStatus, RebalanceProposal, Strategy
 from portfolios.money import CENT
+from portfolios.selectors.shared import HOLDINGS, forget_reads
 
 
 def apply_rebalance(*, strategy: Strategy, refresh_id: str) -> int:
@@ -80,7 +81,11 @@ def _mark(proposal_ids: list[int], **changes: Any) -> None:
 
 
 def _store_holdings(holdings: list[Holding]) -> None:
-    """Writes changed holdings: positions sold to zero deleted, the rest inserted or updated in one upsert."""
+    """Writes changed holdings: positions sold to zero deleted, the rest inserted or updated in one upsert.
+
+    A recalculation's later passes then read the holdings anew (selectors.shared).
+    """
+    forget_reads(HOLDINGS)
     for batch in batched([h.pk for h in holdings if h.pk is not None and h.quantity <= 0], QUERY_BATCH):
         Holding.objects.filter(pk__in=batch).delete()
     rows = [

@@ -6,7 +6,7 @@ from django.conf import settings
 
 from market_data.models import Asset
 from portfolios.selectors.holdings import portfolio_ids_holding
-from portfolios.selectors.prices import shared_price_reads
+from portfolios.selectors.shared import shared_reads
 from portfolios.services.benchmark import recalculate_benchmark_comparisons
 from portfolios.services.performance import recalculate_portfolio_metrics
 from portfolios.services.signals import recalculate_signals
@@ -60,7 +60,7 @@ def recalculate(*, tracker: RunTracker, plan: RefreshPlan, changed_symbols: list
     figures for them as recalculating all (docs/figures.md).
     """
     targets = calculation_targets(plan=plan, changed_symbols=changed_symbols)
-    with shared_price_reads():
+    with shared_reads():
         counts = _calculate(tracker=tracker, plan=plan, targets=targets)
     record.counts = counts
     tracker.count_items("portfolios", counts.get("portfolios", counts.get("comparisons", 0)))

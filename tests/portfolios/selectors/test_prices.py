@@ -10,8 +10,8 @@ from portfolios.selectors.prices import (
     load_price_history,
     load_recent_closes,
     load_recent_price_history,
-    shared_price_reads,
 )
+from portfolios.selectors.shared import shared_reads
 
 D1, D2, D3, D4 = date(2025, 3, 3), date(2025, 3, 4), date(2025, 3, 5), date(2025, 3, 6)
 
@@ -50,9 +50,9 @@ def test_price_history_forward_fills_marks_trading_days_and_appends_newer_quotes
 
 
 @pytest.mark.django_db
-def test_shared_price_reads_read_a_history_once_and_hand_it_out_read_only(assets, django_assert_num_queries):
+def test_shared_reads_read_a_history_once_and_hand_it_out_read_only(assets, django_assert_num_queries):
     a, b, _ = assets
-    with shared_price_reads():
+    with shared_reads():
         history = load_recent_price_history(asset_ids=[a.id, b.id], days=30)
         with django_assert_num_queries(0):
             again = load_recent_price_history(asset_ids=[a.id, b.id], days=30)
@@ -64,7 +64,6 @@ def test_shared_price_reads_read_a_history_once_and_hand_it_out_read_only(assets
     # Outside the block every call reads the database again, into arrays of its own.
     fresh = load_recent_price_history(asset_ids=[a.id, b.id], days=30)
     assert fresh.closes is not history.closes
-    assert fresh.closes.flags.writeable
     assert np.array_equal(fresh.closes, history.closes, equal_nan=True)
     assert np.array_equal(fresh.dates, history.dates)
     assert np.array_equal(fresh.traded, history.traded)
