@@ -61,27 +61,35 @@ def column_name(field: "models.Field[Any, Any]") -> str:
     return field.column
 
 
-def _conflict_clause(
+def _matching(
     connection: BaseDatabaseWrapper,
     model: type[models.Model],
     names: list[str],
-    unique_fields: Sequence[str] | None,
+    unique_fields: Sequence[str],
+    stamps: Sequence[str],
+) -> tuple[list[str], list[str]]:
+    """(the unique fields' columns, which a row is matched on; the other written columns but the
+    stamps, which an upsert that skips unchanged rows compares), quoted as names are."""
+    quote = connection.ops.quote_name
+    matched = [quote(column_name(concrete_field(model, name))) for name in unique_fields]
+    stamped = {quote(column_name(concrete_field(model, name))) for name in stamps}
+    return matched, [name for name in names if name not in matched and name not in stamped]
+
+
+def _conflict_clause(
+    connection: BaseDatabaseWrapper,
+    table: str,
+    names: list[str],
+    matching: tuple[list[str], list[str]],
     *,
     skip_unchanged: bool,
-    stamps: Sequence[str],
 ) -> str:
-    if not unique_fields:
-        return ""
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    conflict = [quote(column_name(concrete_field(model, name))) for name in unique_fields]
-    updated = [name for name in names if name not in conflict]
-    clause = f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET " + ", ".join(
+    matched, compared = matching
+    updated = [name for name in names if name not in matched]
+    clause = f" ON CONFLICT ({', '.join(matched)}) DO UPDATE SET " + ", ".join(
         f"{name} = EXCLUDED.{name}" for name in updated
     )
     if skip_unchanged:
-        stamped = {quote(column_name(concrete_field(model, name))) for name in stamps}
-        compared = [name for name in updated if name not in stamped]
         differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"  # both null-safe
         clause += (
             f" WHERE ({', '.join(f'{table}.{name}' for name in compared)}) {differs} "
@@ -115,15 +123,12 @@ def _execute(
     quote = connection.ops.quote_name
     names = [quote(column_name(field)) for field in fields]
     table = quote(model._meta.db_table)
-    conflict = _conflict_clause(connection, model, names, unique_fields, skip_unchanged=skip_unchanged, stamps=stamps)
+    matching = _matching(connection, model, names, unique_fields, stamps) if unique_fields else None
+    conflict = _conflict_clause(connection, table, names, matching, skip_unchanged=skip_unchanged) if matching else ""
     split = len(fields) - constants
     if connection.vendor == "postgresql":
         types = [field.db_type(connection) for field in fields]
-        compare = None
-        if unique_fields and skip_unchanged:
-            matched = [quote(column_name(concrete_field(model, name))) for name in unique_fields]
-            stamped = {quote(column_name(concrete_field(model, name))) for name in stamps}
-            compare = (matched, [name for name in names if name not in matched and name not in stamped])
+        compare = matching if skip_unchanged else None
         with connection.wrap_database_errors:  # psycopg's errors as Django's, as its cursors raise them
             _copy_and_insert(
                 connection, table, names, data, types=types, split=split, conflict=conflict, compare=compare
