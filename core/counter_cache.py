@@ -1,13 +1,13 @@
 """A Django cache backend of numbers in a database table, each change one atomic statement.
 
-Why it exists: the rate limits (refresh/services/rate_limits.py) count with a cache, through
-django-ratelimit's public ``get_usage`` (``add``, ``incr``, ``get``) and the cooldown's ``add``,
-``get``, ``set`` and ``delete``. Without Redis those counters must still be shared by every
-process (``gunicorn -w 4``), and the database is the store every process already has. No
-stock backend serves: Django's DatabaseCache increments with a get and then a set (two
-processes both read 4 and both write 5), lets two processes ``add`` over the same expired row,
-stores pickled text the database cannot add to, and counts the whole table on every write to
-decide whether to cull; LocMemCache and FileBasedCache are per process or per machine.
+Why it exists: the rate limits (refresh/services/rate_limits.py) count with a cache: a window's
+``add`` and ``incr``, and the cooldown's ``add``, ``get``, ``set`` and ``delete``. Without Redis
+those counters must still be shared by every process (``gunicorn -w 4``), and the database is
+the store every process already has. No stock backend serves: Django's DatabaseCache increments
+with a get and then a set (two processes both read 4 and both write 5), lets two processes
+``add`` over the same expired row, stores pickled text the database cannot add to, and counts
+the whole table on every write to decide whether to cull; LocMemCache and FileBasedCache are per
+process or per machine.
 
 How: every operation is one SQL statement, atomic on SQLite (3.35+) and PostgreSQL alike.
 ``add`` inserts, or on a conflicting key replaces the row only if it has expired (INSERT ... ON
@@ -15,7 +15,7 @@ CONFLICT DO UPDATE ... WHERE); ``incr`` is UPDATE ... SET value = value + n RETU
 They run on the caller's connection, so inside a transaction they commit or roll back with it
 (a second connection could not work there: SQLite has one writer). Values are numbers only
 (counters and times) and whole numbers read back as int. Expiry follows Python's clock, as
-django-ratelimit's windows do. Expired rows are deleted at most once per CULL_INTERVAL seconds
+the limiter's windows do. Expired rows are deleted at most once per CULL_INTERVAL seconds
 (60) in each process and thread, at most CULL_BATCH (1000) at a time, found through the expiry
 index; the delete runs after the caller's transaction commits and skips rows another
 transaction holds, so it never waits. The table belongs to one cache alias: ``clear`` empties it.

@@ -294,7 +294,7 @@ DATA_CACHE_WARM_LIMIT = env.int("DATA_CACHE_WARM_LIMIT", default=100)
 DATA_CACHE_READS_TTL_SECONDS = env.int("DATA_CACHE_READS_TTL_SECONDS", default=86400)
 
 # --- Rate limits (interactive requests: API and admin buttons) ------------------------
-# django-ratelimit counters and cooldowns in the "ratelimit" cache, shared by every process.
+# Counters and cooldowns (refresh/services/rate_limits.py) in the "ratelimit" cache, shared by every process.
 RATELIMIT_USE_CACHE = "ratelimit"
 REFRESH_RATE_LIMITS = {
     "admin": env("REFRESH_RATE_LIMIT_ADMIN", default="100/h"),

@@ -8,11 +8,8 @@ import multiprocessing
 import os
 
 import pytest
-from django.core.cache import caches
 from django.core.cache.backends.base import CacheKeyWarning
 from django.db import connections, transaction
-from django.test import override_settings
-from django_ratelimit.core import get_usage
 
 from core.counter_cache import CounterCache
 from core.models import SharedCounter
@@ -120,21 +117,6 @@ def test_writes_commit_and_roll_back_with_the_callers_transaction(counters):
     with pytest.raises(RuntimeError, match="roll back"):
         write_then_fail()
     assert (counters.get("n"), counters.get("new")) == (1, None)
-
-
-def test_django_ratelimit_counts_with_it(db):
-    aliases = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "counters": {"BACKEND": "core.counter_cache.CounterCache"},
-    }
-    with override_settings(CACHES=aliases, RATELIMIT_USE_CACHE="counters"):
-        usages = [
-            get_usage(None, group="g", key=lambda _group, _request: "someone", rate="2/h", increment=True)
-            for _ in range(3)
-        ]
-        assert [(u["count"], u["should_limit"]) for u in usages] == [(1, False), (2, False), (3, True)]
-        assert SharedCounter.objects.count() == 1
-        assert caches["counters"].get(SharedCounter.objects.get().key.split(":", 2)[2]) == 3
 
 
 def test_expired_rows_are_culled_in_batches_after_the_write_commits(

@@ -4,17 +4,21 @@ These run on whichever "ratelimit" cache the configuration has (the database or 
 requests and separate processes are in test_rate_limits_shared.py.
 """
 
+import time
 from http import HTTPStatus
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django_ratelimit.core import get_usage
+from django.core.cache import caches
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from rest_framework.test import APIClient
 
+from core.models import SharedCounter
 from refresh.models import RefreshRun, RunSource, RunStatus
 from refresh.services.events import RATELIMIT_WARNING, refresh_event
-from refresh.services.rate_limits import RateLimitExceeded
+from refresh.services.rate_limits import RateLimitExceeded, counter_cache, parse_rate
 from refresh.services.requests import request_refresh
 
 BASE = "/api/v1/manual/refresh"
@@ -188,8 +192,8 @@ def test_refusals_beyond_the_hourly_quota_change_nothing_a_later_request_is_deci
     assert accepted(post(alice, own))
     waits = [assert_refused(post(alice, own), "rate_limited") for _ in range(3)]
     assert waits[0] == waits[-1]  # each refusal points at the same window end
-    usage = get_usage(None, group="refresh.hourly", key=lambda _group, _request: str(alice.pk), rate="2/h")
-    assert usage["should_limit"]  # django-ratelimit reads the same counter, refusals counted beyond it
+    window = f"refresh:hourly:{alice.pk}:3600:{int(time.time() // 3600)}"
+    assert counter_cache().get(window) == 5  # refusals counted beyond the quota, in the same window
 
     clock.shift(waits[-1])
     assert accepted(post(alice, own))
@@ -295,3 +299,37 @@ def test_rate_limits_can_be_switched_off(users, clock, settings):
     settings.RATELIMIT_ENABLE = False
     alice = users["user"]
     assert all(accepted(post(alice, f"portfolio/{alice.pk}")) for _ in range(12))
+
+
+def test_the_limits_count_in_the_database_counter_cache(users, clock, settings):
+    """The store without Redis: counters are rows, every call one atomic statement (core/counter_cache.py)."""
+    settings.CACHES = {**settings.CACHES, "counters": {"BACKEND": "core.counter_cache.CounterCache"}}
+    settings.RATELIMIT_USE_CACHE = "counters"
+    settings.REFRESH_RATE_LIMITS = {**settings.REFRESH_RATE_LIMITS, "admin": "2/h"}
+    admin = users["admin"]
+    assert post(admin, "prices").status_code == HTTPStatus.ACCEPTED
+    assert post(admin, "benchmark").status_code == HTTPStatus.ACCEPTED
+    assert_refused(post(admin, "strategy"), "rate_limited")
+    window = f"refresh:hourly:{admin.pk}:3600:{int(time.time() // 3600)}"
+    assert caches["counters"].get(window) == 3
+    assert SharedCounter.objects.filter(key__endswith=window).exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "period"), [("5/10s", 5, 10), ("10/h", 10, 3600), ("3/2m", 3, 120), ("1/d", 1, 86400)]
+)
+def test_rates_read_like_the_settings_write_them(text, limit, period):
+    rate = parse_rate(text)
+    assert (rate.limit, rate.period) == (limit, period)
+
+
+@pytest.mark.parametrize("text", ["5", "5/", "x/h", "5/10", "5/1w", "-1/h"])
+def test_a_malformed_rate_is_refused_with_its_text(text):
+    with pytest.raises(ValueError, match="is not like"):
+        parse_rate(text)
+
+
+def test_a_malformed_rate_setting_fails_the_system_checks(settings):
+    settings.REFRESH_RATE_LIMITS = {**settings.REFRESH_RATE_LIMITS, "user": "ten an hour"}
+    with pytest.raises(SystemCheckError, match=r"REFRESH_RATE_LIMITS\['user'\] is not a rate: ten an hour"):
+        call_command("check")
