@@ -301,14 +301,16 @@ def _p99_ratio(run: dict) -> float:
 
 def request_costs(*, samples: int) -> dict:
     """What one bare and one trigger request cost in a single process: SQL statements (and the
-    tables written), CPU time per request over `samples` requests, and where the trigger's time
+    models whose tables they write), CPU time per request over `samples` requests, and where the trigger's time
     goes (cProfile's cumulative time of this project's functions, profiler overhead included).
 
     The trigger requests come from users made for it, whom the load test never reaches.
     """
+    from django.apps import apps
     from django.db import connection
     from django.test import Client
 
+    models = {model._meta.db_table: model._meta.label for model in apps.get_models()}  # tables by model
     users = _new_user_tokens(2 * samples + 2)
     # Cooldowns: one use each. The first request warms up; the statements counted are those of
     # the next, as most requests run them.
@@ -335,7 +337,7 @@ def request_costs(*, samples: int) -> dict:
         post(name, *warm[0])
         with connection.execute_wrapper(record):
             status = post(name, *once[0]).status_code
-        written = [m.group(1) for sql in statements if (m := _WRITE.match(sql))]
+        written = [models.get(m.group(1), m.group(1)) for sql in statements if (m := _WRITE.match(sql))]
         began = time.process_time()
         for user_id, key in timed:
             post(name, user_id, key)

@@ -164,12 +164,12 @@ def _hourly_refusal(role: str, rate: Rate, now: float) -> RateLimitExceeded:
 # --- Redis: one script, one round trip ------------------------------------------------------------------------------
 
 # KEYS: burst window, cooldown, hourly window. ARGV: now, then limit and key lifetime (ms) of the
-# burst, the cooldown (seconds, then ms) and the hourly quota; a limit of 0 is off.
+# burst, the cooldown (seconds, then ms) and the hourly quota; a limit of -1 (a cooldown of 0) is off.
 # Returns {outcome, hourly count, the last accepted time of this kind and target when the cooldown refuses}.
 _CHECK_AND_COUNT = """
 local now = tonumber(ARGV[1])
 local burst_limit = tonumber(ARGV[2])
-if burst_limit > 0 then
+if burst_limit >= 0 then
   local used = redis.call('INCR', KEYS[1])
   if used == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
   if used > burst_limit then return {'burst', 0, ''} end
@@ -181,7 +181,7 @@ if cooldown > 0 then
 end
 local hourly_limit = tonumber(ARGV[6])
 local hourly = 0
-if hourly_limit > 0 then
+if hourly_limit >= 0 then
   hourly = redis.call('INCR', KEYS[3])
   if hourly == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[7]) end
   if hourly > hourly_limit then return {'hourly', hourly, ''} end
@@ -221,11 +221,11 @@ def _count_in_redis(store: BaseCache, limits: _Limits, now: float) -> int:
         keys=[store.make_key(key) for key in keys],
         args=[
             repr(now),
-            burst.limit if burst else 0,
+            burst.limit if burst else -1,
             _lifetime_ms(burst.seconds_left(now)) if burst else 0,
             limits.cooldown_seconds,
             _lifetime_ms(limits.cooldown_seconds),
-            hourly.limit if hourly else 0,
+            hourly.limit if hourly else -1,
             _lifetime_ms(hourly.seconds_left(now)) if hourly else 0,
         ],
     )

@@ -108,7 +108,7 @@ def _check_serving(measured: dict) -> None:
         assert all(ms >= 0 for ms in spent.values()), spent  # a process that ended subtracts nothing
     costs = measured["request_costs"]
     assert (costs["bare"]["status"], costs["trigger"]["status"]) == (200, 202)
-    assert "refresh_refreshrun" in costs["trigger"]["written_tables"]
+    assert "refresh.RefreshRun" in costs["trigger"]["written_tables"]  # tables named by their model
     assert any("request_refresh" in where for where in costs["trigger"]["profile_ms"])
     assert measured["queue"]["orm"]["runs"] == 2
 

@@ -333,3 +333,9 @@ def test_a_malformed_rate_setting_fails_the_system_checks(settings):
     settings.REFRESH_RATE_LIMITS = {**settings.REFRESH_RATE_LIMITS, "user": "ten an hour"}
     with pytest.raises(SystemCheckError, match=r"REFRESH_RATE_LIMITS\['user'\] is not a rate: ten an hour"):
         call_command("check")
+
+
+def test_a_zero_rate_refuses_every_request(users, clock, settings):
+    settings.REFRESH_BURST_RATE = "0/10s"
+    assert_refused(post(users["admin"], "prices"), "burst")
+    assert not RefreshRun.objects.exists()
