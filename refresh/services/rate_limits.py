@@ -263,16 +263,13 @@ def _count_in_cache(store: BaseCache, limits: _Limits, now: float) -> int:
 
 
 def _count_window(store: BaseCache, key: str, rate: Rate, now: float) -> int:
-    """One more in a window's count; the count after it (``add`` starts it, ``incr`` adds atomically)."""
-    timeout = math.ceil(rate.seconds_left(now)) + _EXPIRY_FUDGE
-    for _ in range(3):
-        if store.add(key, 1, timeout=timeout):
-            return 1
-        try:
-            return int(store.incr(key))
-        except ValueError:  # expired between the two calls: start it again
-            continue
-    return 1
+    """One more in a window's count; the count after it (``add`` starts it, ``incr`` adds atomically).
+
+    The key is named by its window and outlives it by _EXPIRY_FUDGE, so ``incr`` always finds it.
+    """
+    if store.add(key, 1, timeout=math.ceil(rate.seconds_left(now)) + _EXPIRY_FUDGE):
+        return 1
+    return int(store.incr(key))
 
 
 def _claim_cooldown(store: BaseCache, limits: _Limits, now: float) -> bool:
