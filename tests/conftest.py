@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite."""
 
+from datetime import UTC, datetime
 from importlib import import_module
 
 import pytest
@@ -122,3 +123,13 @@ def run_tasks(django_capture_on_commit_callbacks):
             return fn(*args, **kwargs)
 
     return call
+
+
+MARKET_HOURS = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in New York
+
+
+@pytest.fixture
+def in_market_hours(time_machine):
+    """For tests that expect a refresh to move prices: the clock inside a trading session (where
+    quotes move and the day's bar is not yet final), whatever the wall clock says; time still runs."""
+    time_machine.move_to(MARKET_HOURS, tick=True)

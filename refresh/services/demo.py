@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from market_data.batching import split_batches
+from market_data.calendar import last_closed_session
 from market_data.models import Asset, AssetClass
 from market_data.providers import get_provider
 from market_data.services import store_history
@@ -124,7 +125,7 @@ def _seed_history(assets: list[Asset], years: int) -> int:
     if years <= 0:
         return 0
     provider = get_provider()
-    end = timezone.now().date() - timedelta(days=1)
+    end = last_closed_session(now=timezone.now())  # where a refresh's history ends too
     start = end - timedelta(days=round(365.25 * years))
     rows = 0
     for batch in split_batches([a.symbol for a in assets], provider.batch_size):

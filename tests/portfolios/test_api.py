@@ -27,6 +27,9 @@ from refresh.models import RunSource, RunStatus
 from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
 
+# Refreshes here must move prices: after the day's close its final bar, not the moving quote, is the price.
+pytestmark = pytest.mark.usefixtures("in_market_hours")
+
 BASE = "/api/v1/portfolios"
 
 

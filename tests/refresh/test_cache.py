@@ -14,6 +14,9 @@ from refresh.services.cached_reads import reads_showing
 from refresh.services.execution import execute_run_in_process
 from refresh.services.requests import request_refresh
 
+# Refreshes here must move prices: after the day's close its final bar, not the moving quote, is the price.
+pytestmark = pytest.mark.usefixtures("in_market_hours")
+
 SYMBOL = "AAPL"
 
 
