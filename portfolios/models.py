@@ -242,6 +242,12 @@ class CalculationBatch(models.Model):
     params = models.JSONField(default=dict, help_text="What every chunk shares: the run's conventions and time.")
     portfolios = models.PositiveIntegerField()
     coordinator = models.CharField(max_length=100)
+    series = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The coordinator's shared reads: the passes of one recalculation share it, and a worker "
+        "that helped with one pass moves on to the next, keeping what it read.",
+    )
     lease_expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 

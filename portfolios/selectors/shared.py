@@ -4,9 +4,12 @@ A full refresh re-tilts strategies, then values portfolios, then compares them w
 benchmark, chunk by chunk, and each pass reads the same chunk's holdings and the same assets'
 prices; between passes they do not change (applying rebalances, which changes holdings,
 forgets the holdings read). Within a shared_reads() block each such read happens once and is
-handed out read-only; outside one, every call reads the database.
+handed out read-only; outside one, every call reads the database. Each block has a key, which
+chunks of portfolios carry to other workers (services/chunks.py): a worker helping with one pass
+stays in one block of its own while it helps with the next passes of the same block.
 """
 
+import uuid
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,6 +21,7 @@ HOLDINGS = "holdings"
 PRICES = "prices"
 # What was read inside a shared_reads() block, by (kind, what was asked for).
 _shared: ContextVar[dict[tuple[str, Hashable], object] | None] = ContextVar("shared_reads", default=None)
+_key: ContextVar[str | None] = ContextVar("shared_reads_key", default=None)
 
 
 @contextmanager
@@ -26,11 +30,17 @@ def shared_reads() -> Iterator[None]:
     if _shared.get() is not None:
         yield
         return
-    token = _shared.set({})
+    token, key = _shared.set({}), _key.set(uuid.uuid4().hex)
     try:
         yield
     finally:
+        _key.reset(key)
         _shared.reset(token)
+
+
+def shared_reads_key() -> str | None:
+    """The current shared_reads() block's key, unique to it; None outside a block."""
+    return _key.get()
 
 
 def read_once(kind: str, key: Hashable, load: Callable[[], T]) -> T:

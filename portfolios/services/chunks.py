@@ -8,6 +8,13 @@ every chunk is still calculated here. Whoever claims a chunk reads what it needs
 database (its portfolios' holdings and their assets' prices; the run's conventions and time
 come with the batch) and stores it in one transaction, so a chunk is stored whole or not at all.
 
+A calculation over every portfolio comes in passes (strategies, metrics, comparisons), each a
+batch; a run's passes share the coordinator's reads (portfolios/selectors/shared.py), and so
+does a worker helping with them: its task stays in one shared_reads() block and moves on from
+one batch to the next of the same series, rather than ending and reading everything again.
+The coordinator claims chunks from the first and helpers from the last, so each process
+calculates mostly the same chunks in every pass and reads their holdings once.
+
 A claim is a compare-and-set update of one row. Claimers renew the leases of what they hold from
 a heartbeat thread: a chunk whose claimer died is claimed again once its lease lapses, and a batch
 whose coordinator died is ignored, then deleted by the next batch. The coordinator reports
@@ -38,7 +45,7 @@ from django_q.tasks import async_task
 from core.heartbeat import Heartbeat, process_name
 from portfolios.batches import batched
 from portfolios.models import CalculationBatch, CalculationChunk, ChunkStatus
-from portfolios.selectors.shared import shared_reads
+from portfolios.selectors.shared import shared_reads, shared_reads_key
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +58,8 @@ POLL_SECONDS = 0.1
 # Waiting on other workers' chunks, the coordinator still reports progress this often, so that
 # its caller may stop it (a cancel, a time limit).
 REPORT_SECONDS = 1.0
+# A helper whose batch is done waits this long for the coordinator's next pass before it ends.
+NEXT_PASS_SECONDS = 2.0
 
 
 class ChunkFailed(RuntimeError):
@@ -75,42 +84,75 @@ def calculate_in_chunks(
     helpers = min(len(chunks) - 1, settings.REFRESH_CHUNK_TASKS)
     if helpers < 1 or connection.in_atomic_block or settings.Q_CLUSTER.get("sync"):
         return _calculate_here(work, params, chunks, on_progress)
-    claimer = _claimer()
-    batch = _start_batch(work, params, chunks, coordinator=claimer)
-    keeper = _keep_leases(claimer)
-    try:
-        _queue_helpers(batch, helpers)
-        with shared_reads():  # chunks often hold the same assets: one read of their prices
+    claimer, series = _claimer(), shared_reads_key() or ""  # a series only when passes share the reads
+    with shared_reads():  # chunks often hold the same assets: one read of their prices
+        batch = _start_batch(work, params, chunks, coordinator=claimer, series=series)
+        keeper = _keep_leases(claimer)
+        try:
+            _queue_helpers(batch, helpers)
             return _coordinate(batch, work, claimer, on_progress)
-    except BaseException:
-        _stop(batch, claimer)
-        raise
-    finally:
-        keeper.stop()
-        _delete(batch)
+        except BaseException:
+            _stop(batch, claimer)
+            raise
+        finally:
+            keeper.stop()
+            _delete(batch)
 
 
 def calculate_pending_chunks(*, batch_id: int) -> int:
-    """Claim and calculate a batch's pending chunks beside its coordinator, while it lives.
+    """Claim and calculate a batch's pending chunks beside its coordinator, while it lives, then
+    those of the next batches in its series.
 
     What a queued task does; returns how many chunks it calculated (0 when the batch was
     already done or gone).
     """
-    batch = CalculationBatch.objects.filter(pk=batch_id).only("work", "params").first()
+    batch = CalculationBatch.objects.filter(pk=batch_id).only("work", "params", "series").first()
     if batch is None:
         return 0
-    work, claimer, calculated = import_string(batch.work), _claimer(), 0
+    claimer, calculated = _claimer(), 0
     keeper = _keep_leases(claimer)
     try:
         with shared_reads():
-            while _batch_alive(batch_id) and (chunk := _claim(batch_id, claimer)) is not None:
-                _calculate_chunk(chunk, work, batch.params, claimer)
-                calculated += 1
+            while batch is not None:
+                done = _help_with(batch, claimer)
+                if done:
+                    logger.info("calculated %s chunk(s) of batch %s (%s)", done, batch.pk, batch.work)
+                calculated += done
+                batch = _next_pass(batch) if calculated else None
     finally:
         keeper.stop()
-    if calculated:
-        logger.info("calculated %s chunk(s) of batch %s (%s)", calculated, batch_id, batch.work)
     return calculated
+
+
+def _help_with(batch: CalculationBatch, claimer: str) -> int:
+    """Calculate the batch's pending chunks, last first, while its coordinator lives; how many."""
+    work, calculated = import_string(batch.work), 0
+    while _batch_alive(batch.pk) and (chunk := _claim(batch.pk, claimer, last_first=True)) is not None:
+        _calculate_chunk(chunk, work, batch.params, claimer)
+        calculated += 1
+    return calculated
+
+
+def _next_pass(batch: CalculationBatch) -> CalculationBatch | None:
+    """The next live batch of the same series, once its coordinator has started it; None when
+    none comes within NEXT_PASS_SECONDS (the recalculation is over) or the batch has no series."""
+    if not batch.series:
+        return None
+    deadline = time.monotonic() + NEXT_PASS_SECONDS
+    while True:
+        following = (
+            CalculationBatch.objects.filter(series=batch.series, pk__gt=batch.pk, lease_expires_at__gte=timezone.now())
+            .order_by("pk")
+            .only("work", "params", "series")
+            .first()
+        )
+        if following is not None or time.monotonic() >= deadline:
+            return following
+        _pause()
+
+
+def _pause() -> None:
+    time.sleep(POLL_SECONDS)
 
 
 def _calculate_here(
@@ -136,7 +178,9 @@ def _lease_end() -> datetime:
     return timezone.now() + timedelta(seconds=settings.REFRESH_LEASE_SECONDS)
 
 
-def _start_batch(work: ChunkWork, params: Params, chunks: list[Sequence[int]], *, coordinator: str) -> CalculationBatch:
+def _start_batch(
+    work: ChunkWork, params: Params, chunks: list[Sequence[int]], *, coordinator: str, series: str
+) -> CalculationBatch:
     path = f"{work.__module__}.{work.__qualname__}"
     if import_string(path) is not work:
         message = f"{path}: chunk work must be a module-level function other workers can import"
@@ -148,6 +192,7 @@ def _start_batch(work: ChunkWork, params: Params, chunks: list[Sequence[int]], *
             params=params,
             portfolios=sum(map(len, chunks)),
             coordinator=coordinator,
+            series=series,
             lease_expires_at=_lease_end(),
         )
         CalculationChunk.objects.bulk_create(
@@ -187,14 +232,14 @@ def _coordinate(
             time.sleep(POLL_SECONDS)
 
 
-def _claim(batch_id: int, claimer: str) -> CalculationChunk | None:
-    """Atomically take the batch's first pending chunk, or one whose claimer's lease lapsed."""
+def _claim(batch_id: int, claimer: str, *, last_first: bool = False) -> CalculationChunk | None:
+    """Atomically take the batch's first (or last) pending chunk, or one whose claimer's lease lapsed."""
     while True:
         now = timezone.now()
         claimable = Q(status=ChunkStatus.PENDING) | Q(status=ChunkStatus.RUNNING, lease_expires_at__lt=now)
         chunk = (
             CalculationChunk.objects.filter(claimable, batch_id=batch_id)
-            .order_by("position")
+            .order_by("-position" if last_first else "position")
             .only("position", "portfolio_ids", "status", "claimed_by")
             .first()
         )

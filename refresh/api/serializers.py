@@ -1,6 +1,8 @@
 """The refresh API's request body and the serializers that render its runs (the status, the run in
 full) and each symbol's outcome in a run."""
 
+import copy
+
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
@@ -14,7 +16,28 @@ from refresh.services.tracking import current_eta
 _DATETIME = serializers.DateTimeField()
 
 
-class StrictSerializer(serializers.Serializer):
+class CopiedFieldsSerializer(serializers.Serializer):
+    """A plain serializer whose instances copy its declared fields shallowly.
+
+    DRF deep-copies every declared field for each serializer it makes, building each field, its
+    choices and validators again: for the trigger's body and status that was more than half of
+    their cost. A field's settings are only read once it is built, and binding it to a serializer
+    sets attributes on the copy, so a shallow copy serves. A field holding other fields (a list's
+    child, a nested serializer) is still deep-copied, since binding it binds them too.
+    """
+
+    def get_fields(self):
+        return {
+            name: copy.deepcopy(field) if _holds_fields(field) else copy.copy(field)
+            for name, field in self._declared_fields.items()
+        }
+
+
+def _holds_fields(field: serializers.Field) -> bool:
+    return isinstance(field, serializers.BaseSerializer) or hasattr(field, "child") or hasattr(field, "child_relation")
+
+
+class StrictSerializer(CopiedFieldsSerializer):
     """A request body whose unknown fields are a 400, not silently dropped; the browsable API's
     HTML form posts its CSRF token with the fields."""
 
@@ -216,7 +239,7 @@ class ReportedErrorsField(serializers.ListField):
         return run.errors + [f"{symbol}: {reason}" for symbol, reason in sorted(run.failed_symbols.items())]
 
 
-class _RunStatusSerializer(serializers.Serializer):
+class _RunStatusSerializer(CopiedFieldsSerializer):
     """What every run's status says, active or finished."""
 
     status = serializers.ChoiceField(choices=RunStatus.choices)

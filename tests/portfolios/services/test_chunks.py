@@ -3,6 +3,7 @@
 Real workers taking chunks are in tests/refresh/test_qcluster.py.
 """
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,8 @@ from portfolios.models import (
     PortfolioMetrics,
     RebalanceProposal,
 )
+from portfolios.selectors.shared import PRICES, read_once, shared_reads, shared_reads_key
+from portfolios.services import chunks
 from portfolios.services.benchmark import recalculate_benchmark_comparisons
 from portfolios.services.chunks import calculate_in_chunks, calculate_pending_chunks
 from portfolios.services.performance import recalculate_portfolio_metrics
@@ -145,6 +148,111 @@ def test_a_task_leaves_a_batch_whose_coordinator_died(queued_tasks):
     assert calls == []
     calculate_in_chunks(work=note_chunk, params={}, portfolio_ids=[1, 2, 3])  # the next batch deletes it
     assert not CalculationBatch.objects.filter(pk=dead.pk).exists()
+
+
+def note_read(params, chunk):
+    """Chunk work that reads the same prices for every chunk, and notes each read and each chunk."""
+
+    def read():
+        calls.append("read")
+        return "prices"
+
+    read_once(PRICES, "every asset", read)
+    calls.append(list(chunk))
+    return {"portfolios": len(chunk)}
+
+
+def _batch(series: str, *chunk_ids: list[int]) -> CalculationBatch:
+    """A live batch as a coordinator starts one, its chunks pending."""
+    batch = CalculationBatch.objects.create(
+        work=f"{__name__}.note_read",
+        params={},
+        portfolios=sum(map(len, chunk_ids)),
+        coordinator="host:1:coordinator",
+        series=series,
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
+    )
+    for position, ids in enumerate(chunk_ids):
+        CalculationChunk.objects.create(batch=batch, position=position, portfolio_ids=ids, size=len(ids))
+    return batch
+
+
+@committed
+def test_a_helper_takes_the_last_chunks_first(queued_tasks):
+    """The coordinator takes the first: each calculates about the same chunks in every pass."""
+    batch = _batch("", [1, 2], [3, 4], [5])
+    assert calculate_pending_chunks(batch_id=batch.pk) == 3
+    assert calls == ["read", [5], [3, 4], [1, 2]]
+
+
+@committed
+def test_a_helper_moves_on_to_the_next_pass_of_its_series_keeping_what_it_read(queued_tasks, monkeypatch):
+    first = _batch("run-1", [1, 2], [3, 4])
+    other_run = _batch("run-2", [9])
+    waited: list[bool] = []
+
+    def coordinator_starts_the_next_pass():  # while the helper waits for it
+        if not waited:
+            _batch("run-1", [11, 12], [13, 14])
+        waited.append(True)
+
+    monkeypatch.setattr(chunks, "_pause", coordinator_starts_the_next_pass)
+    monkeypatch.setattr(chunks, "NEXT_PASS_SECONDS", 0.05)
+
+    assert calculate_pending_chunks(batch_id=first.pk) == 4  # then waited for a third pass, which never came
+    assert calls == ["read", [3, 4], [1, 2], [13, 14], [11, 12]]  # one read for both passes
+    assert CalculationChunk.objects.get(batch=other_run).status == ChunkStatus.PENDING  # another run's
+
+
+@committed
+def test_a_helper_ends_when_no_next_pass_comes(queued_tasks, monkeypatch):
+    waited: list[bool] = []
+
+    def pause():
+        waited.append(True)
+        time.sleep(0.01)
+
+    monkeypatch.setattr(chunks, "_pause", pause)
+    monkeypatch.setattr(chunks, "NEXT_PASS_SECONDS", 0.05)
+
+    assert calculate_pending_chunks(batch_id=_batch("run-1", [1, 2]).pk) == 1
+    assert waited  # looked for the next pass until the deadline, then ended
+
+    waited.clear()
+    assert calculate_pending_chunks(batch_id=_batch("", [3]).pk) == 1
+    assert waited == []  # no series: no pass to wait for
+
+
+@committed
+def test_a_late_task_does_not_wait_for_passes(queued_tasks, monkeypatch):
+    """A task that found its batch done helped with nothing: it ends at once."""
+    waited: list[bool] = []
+    monkeypatch.setattr(chunks, "_pause", lambda: waited.append(True))
+    batch = _batch("run-1", [1, 2])
+    CalculationChunk.objects.filter(batch=batch).update(status=ChunkStatus.DONE)
+    assert calculate_pending_chunks(batch_id=batch.pk) == 0
+    assert waited == []
+
+
+@committed
+def test_the_passes_of_one_shared_reads_block_are_one_series(queued_tasks, monkeypatch):
+    series: list[str] = []
+    start = chunks._start_batch
+
+    def noting(*args, **kwargs):
+        batch = start(*args, **kwargs)
+        series.append(batch.series)
+        return batch
+
+    monkeypatch.setattr(chunks, "_start_batch", noting)
+    with shared_reads():
+        key = shared_reads_key()
+        calculate_in_chunks(work=note_chunk, params={}, portfolio_ids=[1, 2, 3])
+        calculate_in_chunks(work=note_chunk, params={}, portfolio_ids=[1, 2, 3])
+    calculate_in_chunks(work=note_chunk, params={}, portfolio_ids=[1, 2, 3])  # alone: no series
+    assert key is not None
+    assert series == [key, key, ""]
+    assert shared_reads_key() is None
 
 
 def _stored():
