@@ -84,19 +84,20 @@ def calculate_in_chunks(
     helpers = min(len(chunks) - 1, settings.REFRESH_CHUNK_TASKS)
     if helpers < 1 or connection.in_atomic_block or settings.Q_CLUSTER.get("sync"):
         return _calculate_here(work, params, chunks, on_progress)
-    claimer, series = _claimer(), shared_reads_key() or ""  # a series only when passes share the reads
-    with shared_reads():  # chunks often hold the same assets: one read of their prices
-        batch = _start_batch(work, params, chunks, coordinator=claimer, series=series)
-        keeper = _keep_leases(claimer)
-        try:
-            _queue_helpers(batch, helpers)
+    claimer = _claimer()
+    # A series only when the passes share the reads (a block is open around them).
+    batch = _start_batch(work, params, chunks, coordinator=claimer, series=shared_reads_key() or "")
+    keeper = _keep_leases(claimer)
+    try:
+        _queue_helpers(batch, helpers)
+        with shared_reads():  # chunks often hold the same assets: one read of their prices
             return _coordinate(batch, work, claimer, on_progress)
-        except BaseException:
-            _stop(batch, claimer)
-            raise
-        finally:
-            keeper.stop()
-            _delete(batch)
+    except BaseException:
+        _stop(batch, claimer)
+        raise
+    finally:
+        keeper.stop()
+        _delete(batch)
 
 
 def calculate_pending_chunks(*, batch_id: int) -> int:

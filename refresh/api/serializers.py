@@ -2,6 +2,7 @@
 full) and each symbol's outcome in a run."""
 
 import copy
+from typing import ClassVar
 
 from django.conf import settings
 from django.utils import timezone
@@ -17,20 +18,25 @@ _DATETIME = serializers.DateTimeField()
 
 
 class CopiedFieldsSerializer(serializers.Serializer):
-    """A plain serializer whose instances copy its declared fields shallowly.
+    """A plain serializer whose instances copy its fields shallowly from one set built per class.
 
-    DRF deep-copies every declared field for each serializer it makes, building each field, its
-    choices and validators again: for the trigger's body and status that was more than half of
-    their cost. A field's settings are only read once it is built, and binding it to a serializer
+    DRF's get_fields deep-copies every declared field for each serializer it makes, building each
+    field, its choices and validators again: for the trigger's body and status that was more than
+    half of their cost. Here DRF's get_fields runs once per class, and each instance copies what it
+    returned: a field's settings are only read once it is built, and binding it to a serializer
     sets attributes on the copy, so a shallow copy serves. A field holding other fields (a list's
     child, a nested serializer) is still deep-copied, since binding it binds them too.
     """
 
+    _built_fields: ClassVar[dict[str, serializers.Field]]  # each class's own, set on its first instance
+
     def get_fields(self):
-        return {
-            name: copy.deepcopy(field) if _holds_fields(field) else copy.copy(field)
-            for name, field in self._declared_fields.items()
-        }
+        cls = type(self)
+        built = cls.__dict__.get("_built_fields")  # this class's own, never a parent's
+        if built is None:
+            built = super().get_fields()
+            cls._built_fields = built
+        return {name: copy.deepcopy(f) if _holds_fields(f) else copy.copy(f) for name, f in built.items()}
 
 
 def _holds_fields(field: serializers.Field) -> bool:
